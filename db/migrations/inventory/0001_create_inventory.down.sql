@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS inventory.reservation_items;
+DROP TABLE IF EXISTS inventory.reservations;
+DROP TABLE IF EXISTS inventory.products;

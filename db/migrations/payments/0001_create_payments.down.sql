@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS payments.operations;
+DROP TABLE IF EXISTS payments.payments;

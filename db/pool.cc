@@ -1,0 +1,139 @@
+#include "db/pool.h"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace order_platform::db {
+namespace {
+
+// Appends libpq options to a DSN in either URI or key=value form.
+std::string WithOptions(const PoolOptions& options) {
+  const int64_t timeout_s = std::max<int64_t>(2, absl::ToInt64Seconds(options.connect_timeout));
+  const bool uri = absl::StartsWith(options.dsn, "postgresql://") ||
+                   absl::StartsWith(options.dsn, "postgres://");
+  std::string out = options.dsn;
+  if (uri) {
+    absl::StrAppend(&out, absl::StrContains(out, "?") ? "&" : "?", "connect_timeout=", timeout_s,
+                    "&application_name=", options.application_name);
+  } else {
+    absl::StrAppend(&out, " connect_timeout=", timeout_s,
+                    " application_name=", options.application_name);
+  }
+  return out;
+}
+
+}  // namespace
+
+ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<pqxx::connection> conn)
+    : pool_(pool), conn_(std::move(conn)) {}
+
+ConnectionPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), conn_(std::move(other.conn_)), broken_(other.broken_) {
+  other.pool_ = nullptr;
+}
+
+ConnectionPool::Lease::~Lease() {
+  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_), broken_);
+}
+
+ConnectionPool::ConnectionPool(PoolOptions options)
+    : options_(std::move(options)), conninfo_(WithOptions(options_)) {}
+
+ConnectionPool::~ConnectionPool() {
+  absl::MutexLock lock(&mu_);
+  idle_.clear();
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Connect() {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(conninfo_);
+    return conn;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", why));
+  }
+}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  const absl::Time deadline = absl::Now() + options_.checkout_timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    ++waiting_;
+    auto can_proceed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || open_ < options_.size;
+    };
+    const bool ready = mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline);
+    --waiting_;
+    if (!ready) {
+      ++checkout_timeouts_;
+      return absl::ResourceExhaustedError(
+          absl::StrCat("all ", options_.size, " database connections are busy (waited ",
+                       absl::FormatDuration(options_.checkout_timeout), ")"));
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn));
+    }
+    ++open_;  // Reserve a slot; connect outside the lock.
+  }
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Connect();
+  absl::MutexLock lock(&mu_);
+  if (!conn.ok()) {
+    --open_;
+    return conn.status();
+  }
+  ++connects_;
+  return Lease(this, *std::move(conn));
+}
+
+void ConnectionPool::Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
+  const bool reusable = !broken && conn->is_open();
+  std::vector<std::unique_ptr<pqxx::connection>> discard;
+  {
+    absl::MutexLock lock(&mu_);
+    if (reusable) {
+      idle_.push_back(std::move(conn));
+      return;
+    }
+    // A broken connection usually means the server restarted: the idle ones are dead too.
+    ++broken_;
+    open_ -= 1 + static_cast<int>(idle_.size());
+    broken_ += static_cast<int64_t>(idle_.size());
+    discard.swap(idle_);
+  }
+  // Closing sockets outside the lock.
+  conn.reset();
+  discard.clear();
+}
+
+absl::Status ConnectionPool::Ping() {
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Connect();
+  if (!conn.ok()) return conn.status();
+  try {
+    pqxx::nontransaction tx(**conn);
+    tx.exec("SELECT 1");
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("PostgreSQL ping failed: ", e.what()));
+  }
+}
+
+PoolStats ConnectionPool::Stats() const {
+  absl::MutexLock lock(&mu_);
+  PoolStats stats;
+  stats.size = options_.size;
+  stats.open = open_;
+  stats.in_use = open_ - static_cast<int>(idle_.size());
+  stats.waiting = waiting_;
+  stats.connects = connects_;
+  stats.broken = broken_;
+  stats.checkout_timeouts = checkout_timeouts_;
+  return stats;
+}
+
+}  // namespace order_platform::db

@@ -1,0 +1,151 @@
+#include "db/transaction.h"
+
+#include <optional>
+
+#include "absl/random/random.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace order_platform::db {
+namespace {
+
+absl::Status WithSqlState(absl::Status status, const std::string& sqlstate) {
+  if (!sqlstate.empty()) status.SetPayload(kSqlStatePayload, absl::Cord(sqlstate));
+  return status;
+}
+
+std::string Trimmed(const char* what) {
+  std::string s = what;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+bool IsRetryableConflict(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kAborted &&
+         status.GetPayload(kSqlStatePayload).has_value();
+}
+
+absl::Status OutcomeUnknown(const absl::Status& cause) {
+  return absl::UnavailableError(absl::StrCat(
+      "connection to PostgreSQL lost before the outcome was known; retry with the same "
+      "request_id to settle it (",
+      cause.message(), ")"));
+}
+
+}  // namespace
+
+absl::Status StatusFromDbException(bool* connection_lost) {
+  *connection_lost = false;
+  try {
+    throw;
+  } catch (const pqxx::in_doubt_error& e) {
+    *connection_lost = true;
+    return OutcomeUnknown(absl::UnavailableError(Trimmed(e.what())));
+  } catch (const pqxx::broken_connection& e) {
+    *connection_lost = true;
+    return absl::UnavailableError(absl::StrCat("database unavailable: ", Trimmed(e.what())));
+  } catch (const pqxx::sql_error& e) {
+    const std::string state = e.sqlstate();
+    const std::string msg = Trimmed(e.what());
+    const std::string cls = state.substr(0, 2);
+    if (cls == "08" || cls == "57" || state == "25006") {  // Connection, shutdown, read-only.
+      *connection_lost = cls != "25";
+      return WithSqlState(absl::UnavailableError(absl::StrCat("database unavailable: ", msg)),
+                          state);
+    }
+    if (state == "40001" || state == "40P01") {
+      return WithSqlState(absl::AbortedError(absl::StrCat("transaction conflict: ", msg)), state);
+    }
+    if (state == "23505") return WithSqlState(absl::AlreadyExistsError(msg), state);
+    if (state == "23514" || state == "23503" || state == "23P01") {
+      return WithSqlState(absl::FailedPreconditionError(msg), state);
+    }
+    if (cls == "22") return WithSqlState(absl::InvalidArgumentError(msg), state);
+    if (cls == "53") return WithSqlState(absl::UnavailableError(msg), state);
+    if (state == "57014") return WithSqlState(absl::DeadlineExceededError(msg), state);
+    return WithSqlState(absl::InternalError(absl::StrCat("database error: ", msg)), state);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("database client error: ", Trimmed(e.what())));
+  }
+}
+
+absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
+                            absl::FunctionRef<absl::Status(pqxx::transaction_base&)> fn) {
+  thread_local absl::BitGen jitter;
+  absl::Status last;
+  for (int attempt = 1; attempt <= options.max_attempts; ++attempt) {
+    if (attempt > 1) {
+      // Jittered exponential backoff: 2ms, 4ms, 8ms ... (x0.5..1.5).
+      const double base_ms = 2.0 * (1 << std::min(attempt - 2, 6));
+      absl::SleepFor(absl::Milliseconds(base_ms * absl::Uniform(jitter, 0.5, 1.5)));
+    }
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    if (!lease.ok()) return lease.status();
+    // Whether anything may have been committed if the connection drops now.
+    bool maybe_committed = false;
+    try {
+      absl::Status status;
+      switch (options.mode) {
+        case TxMode::kAutocommit: {
+          pqxx::nontransaction tx(lease->connection());
+          maybe_committed = true;
+          status = fn(tx);
+          maybe_committed = false;
+          break;
+        }
+        case TxMode::kReadCommitted: {
+          pqxx::work tx(lease->connection());
+          status = fn(tx);
+          if (status.ok()) {
+            maybe_committed = true;
+            tx.commit();
+            maybe_committed = false;
+          }
+          break;
+        }
+        case TxMode::kSerializable: {
+          pqxx::transaction<pqxx::serializable> tx(lease->connection());
+          status = fn(tx);
+          if (status.ok()) {
+            maybe_committed = true;
+            tx.commit();
+            maybe_committed = false;
+          }
+          break;
+        }
+      }
+      return status;  // fn's own error: rolled back by the transaction's destructor.
+    } catch (...) {
+      bool connection_lost = false;
+      last = StatusFromDbException(&connection_lost);
+      if (connection_lost) lease->MarkBroken();
+      if (connection_lost) {
+        if (maybe_committed && !options.idempotent) return OutcomeUnknown(last);
+        // Nothing committed, or re-running is harmless: retry on a fresh connection.
+        continue;
+      }
+      if (IsRetryableConflict(last)) continue;
+      return last;
+    }
+  }
+  return last;
+}
+
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace order_platform::db

@@ -1,0 +1,100 @@
+// Running units of work against PostgreSQL, and the one place where libpqxx exceptions become
+// absl::Status values.
+//
+// Usage:
+//   OP_RETURN_IF_ERROR(RunTransaction(pool, {}, [&](pqxx::transaction_base& tx) {
+//     pqxx::result r = Exec(tx, kSelectOrder, id);
+//     ...
+//     return absl::OkStatus();
+//   }));
+// Query helpers take `pqxx::transaction_base&`, so the same helper runs as a single autocommit
+// statement or inside a larger transaction.
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+#include <utility>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "db/pool.h"
+
+namespace order_platform::db {
+
+// A named SQL statement, prepared once per connection on first use. Declare each as a constant
+// beside the code that runs it; parameters are always bound, never concatenated.
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// Runs `statement` with bound `args` in `tx`, preparing it on this connection if needed.
+template <typename... Args>
+pqxx::result Exec(pqxx::transaction_base& tx, const Statement& statement, Args&&... args) {
+  try {
+    return tx.exec_prepared(statement.name, std::forward<Args>(args)...);
+  } catch (const pqxx::argument_error&) {
+    // Not yet defined on this connection: define it (the server prepares it on first use).
+  }
+  tx.conn().prepare(statement.name, statement.sql);
+  return tx.exec_prepared(statement.name, std::forward<Args>(args)...);
+}
+
+enum class TxMode {
+  // BEGIN ... COMMIT at READ COMMITTED; use row locks (FOR UPDATE) for read-modify-write.
+  kReadCommitted,
+  // BEGIN ISOLATION LEVEL SERIALIZABLE ... COMMIT.
+  kSerializable,
+  // No BEGIN/COMMIT: each statement commits on its own. For single-statement work (one round
+  // trip) and reads.
+  kAutocommit,
+};
+
+struct TxOptions {
+  TxMode mode = TxMode::kReadCommitted;
+  // Whether re-running the whole unit after its outcome became unknown (connection lost during
+  // COMMIT, or during an autocommit write) is harmless, e.g. because it is keyed by a request id.
+  // When false such a loss is reported as UNAVAILABLE saying the outcome is unknown.
+  bool idempotent = false;
+  // Attempts in total for retryable failures (serialization failure, deadlock, a connection
+  // that broke before anything was sent).
+  int max_attempts = 4;
+};
+
+// Runs `fn` in a transaction on a pooled connection and commits if it returns OK; rolls back
+// and returns its status otherwise. Serialization failures, deadlocks and dead pooled
+// connections are retried up to max_attempts with jittered backoff, so `fn` may run more than
+// once and must have no side effects outside `tx` and its captured outputs (reset them at the
+// start of `fn`). Database errors are translated by StatusFromDbException.
+absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
+                            absl::FunctionRef<absl::Status(pqxx::transaction_base&)> fn);
+
+// Translates the exception being handled (call only inside a catch block) to a status:
+// connection loss -> UNAVAILABLE, serialization failure/deadlock -> ABORTED,
+// unique violation -> ALREADY_EXISTS, check/foreign-key violation -> FAILED_PRECONDITION,
+// bad data -> INVALID_ARGUMENT, anything else -> INTERNAL. Sets *connection_lost when the
+// connection can no longer be used.
+absl::Status StatusFromDbException(bool* connection_lost);
+
+// SQLSTATE payload key attached to translated statuses (e.g. "40001").
+inline constexpr absl::string_view kSqlStatePayload = "type.order-platform/sqlstate";
+
+// A PostgreSQL array literal ({"a","b"}) for binding a text[] / uuid[] parameter.
+std::string TextArray(const std::vector<std::string>& values);
+
+// A PostgreSQL array literal for an integer array parameter.
+template <typename Int>
+std::string IntArray(const std::vector<Int>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += std::to_string(values[i]);
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace order_platform::db

@@ -1,0 +1,43 @@
+// The gRPC edge shared by every handler: the one mapping from domain statuses to gRPC statuses,
+// the request logging that goes with it, and proto <-> domain conversions of shared types.
+// Only handlers include this file; domain code never sees gRPC.
+#pragma once
+
+#include "absl/strings/string_view.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "order_platform/common/v1/money.pb.h"
+#include "services/common/money.h"
+
+namespace order_platform {
+
+// Maps a domain status to the gRPC status a caller sees. Every absl code has a gRPC twin; codes
+// the domain must never produce (UNKNOWN) are reported as INTERNAL. Non-OK results are logged as
+// one structured line naming `method` and, when given, the request id.
+grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view method,
+                          absl::string_view request_id = {});
+
+// Runs `fn` and maps its status; exceptions (which the domain should never throw) become
+// INTERNAL instead of crashing the server.
+template <typename Fn>
+grpc::Status HandleRpc(absl::string_view method, absl::string_view request_id, Fn&& fn) {
+  absl::Status status;
+  try {
+    status = fn();
+  } catch (const std::exception& e) {
+    status = absl::InternalError(std::string("unexpected exception: ") + e.what());
+  }
+  return ToGrpcStatus(status, method, request_id);
+}
+
+Money MoneyFromProto(const common::v1::Money& proto);
+void MoneyToProto(const Money& money, common::v1::Money* proto);
+
+void TimeToProto(absl::Time time, google::protobuf::Timestamp* proto);
+absl::Time TimeFromProto(const google::protobuf::Timestamp& proto);
+
+}  // namespace order_platform
