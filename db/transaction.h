@@ -32,15 +32,16 @@ struct Statement {
 };
 
 // Runs `statement` with bound `args` in `tx`, preparing it on this connection if needed.
+// Arguments are passed by const reference: they may be sent twice.
 template <typename... Args>
-pqxx::result Exec(pqxx::transaction_base& tx, const Statement& statement, Args&&... args) {
+pqxx::result Exec(pqxx::transaction_base& tx, const Statement& statement, const Args&... args) {
   try {
-    return tx.exec_prepared(statement.name, std::forward<Args>(args)...);
+    return tx.exec_prepared(statement.name, args...);
   } catch (const pqxx::argument_error&) {
     // Not yet defined on this connection: define it (the server prepares it on first use).
   }
   tx.conn().prepare(statement.name, statement.sql);
-  return tx.exec_prepared(statement.name, std::forward<Args>(args)...);
+  return tx.exec_prepared(statement.name, args...);
 }
 
 enum class TxMode {

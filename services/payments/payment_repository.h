@@ -1,0 +1,95 @@
+// What the payment domain needs from storage. Implemented by PgPaymentRepository (db/) and
+// MemoryPaymentRepository (here); both pass tests/contract/payment_repository_contract.h.
+//
+// Idempotency lives here, not in callers' memory: a payment is keyed by the request_id of the
+// authorization that created it (CreatePending), and every later capture / void / refund is
+// recorded as a PaymentOperation keyed by its own request_id in the same transaction as the
+// change it made (ApplyOperation). A replayed request therefore finds its record and changes
+// nothing, even across crashes and concurrent duplicates.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "services/common/page_token.h"
+#include "services/payments/payment.h"
+
+namespace order_platform::payments {
+
+struct CreatePaymentResult {
+  Payment payment;
+  // False when a payment with the same request_id already existed; `payment` is that payment.
+  bool created = false;
+};
+
+struct PaymentListQuery {
+  std::optional<std::string> order_id;
+  int32_t page_size = 50;
+  // Rows strictly after this (create_time, id) in newest-first order.
+  std::optional<PageCursor> after;
+};
+
+struct PaymentPage {
+  std::vector<Payment> payments;
+  // Set when more rows may follow: the position of the last row returned.
+  std::optional<PageCursor> next;
+};
+
+struct ApplyOperationResult {
+  // The payment after the operation; for a replay, the current state of the payment the
+  // recorded operation applied to.
+  Payment payment;
+  // The stored operation record (for a replay: the first one, whose fingerprint the caller
+  // compares with the new request's).
+  PaymentOperation operation;
+  // False when an operation with the same request_id was already recorded: nothing was
+  // changed and `mutate` was not called.
+  bool applied = false;
+};
+
+class PaymentRepository {
+ public:
+  virtual ~PaymentRepository() = default;
+
+  // Stores `payment` as given (normally PENDING), assigning create/update times from the
+  // store's clock and version 1. If a payment with the same request_id exists (including one
+  // being inserted concurrently) nothing is written and that payment is returned with
+  // created=false; comparing fingerprints is the caller's job.
+  virtual absl::StatusOr<CreatePaymentResult> CreatePending(const Payment& payment) = 0;
+
+  // NOT_FOUND if absent.
+  virtual absl::StatusOr<Payment> Get(absl::string_view payment_id) = 0;
+
+  // The operation recorded under `request_id`. NOT_FOUND if none.
+  virtual absl::StatusOr<PaymentOperation> GetOperation(absl::string_view request_id) = 0;
+
+  // One page of payments matching `query`, newest first (create_time DESC, id DESC).
+  virtual absl::StatusOr<PaymentPage> List(const PaymentListQuery& query) = 0;
+
+  // Loads the payment exclusively, applies `mutate`, and saves it with version + 1 and a new
+  // update_time, all in one transaction; returns the saved payment. When `mutate` returns an
+  // error nothing is saved and that error is returned. `mutate` may be called more than once
+  // (retry on serialization failure or deadlock), so it must only edit its argument. The id,
+  // order, request, token, amount and create_time are immutable; NOT_FOUND if absent.
+  virtual absl::StatusOr<Payment> Update(absl::string_view payment_id,
+                                         absl::FunctionRef<absl::Status(Payment&)> mutate) = 0;
+
+  // Applies one capture / void / refund exactly once, in one transaction:
+  //   - if an operation with `operation.request_id` is already recorded, changes nothing and
+  //     returns {that operation's payment as it is now, the recorded operation, applied=false};
+  //   - otherwise loads payment `operation.payment_id` exclusively (NOT_FOUND if absent),
+  //     applies `mutate` (whose error rolls everything back and is returned), saves the payment
+  //     as Update does, records `operation` (create_time from the store's clock) and returns
+  //     {saved payment, stored operation, applied=true}.
+  // Concurrent calls with the same request_id for the same payment serialize on the payment:
+  // exactly one applies, the others replay. ALREADY_EXISTS when the request_id was recorded
+  // concurrently for a different payment. `mutate` may be called more than once, as for Update.
+  virtual absl::StatusOr<ApplyOperationResult> ApplyOperation(
+      const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) = 0;
+};
+
+}  // namespace order_platform::payments

@@ -1,0 +1,98 @@
+#include "services/payments/simulated_gateway.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "services/common/validation.h"
+
+namespace order_platform::payments {
+namespace {
+
+constexpr absl::string_view kDecline = "tok_decline";
+constexpr absl::string_view kInsufficientFunds = "tok_insufficient_funds";
+constexpr absl::string_view kTransientPrefix = "tok_transient_";
+constexpr absl::string_view kSlowPrefix = "tok_slow_";
+constexpr absl::string_view kRefundFails = "tok_refund_fails";
+
+// The non-negative number after `prefix` in `token`, or -1 when `token` is not prefix + digits.
+int64_t NumberAfter(absl::string_view token, absl::string_view prefix) {
+  if (!absl::ConsumePrefix(&token, prefix) || token.empty()) return -1;
+  for (char c : token) {
+    if (c < '0' || c > '9') return -1;
+  }
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(token, &n)) return -1;
+  return n;
+}
+
+}  // namespace
+
+std::string SimulatedGateway::ReferenceFor(absl::string_view idempotency_key) {
+  return absl::StrFormat("sim_%016x", Fingerprint(idempotency_key));
+}
+
+int SimulatedGateway::CallCount(absl::string_view idempotency_key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = calls_.find(idempotency_key);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+absl::Status SimulatedGateway::Simulate(Kind kind, const GatewayRequest& request) {
+  int call = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    call = ++calls_[request.idempotency_key];
+  }
+  const absl::string_view token = request.payment_token;
+  if (const int64_t failures = NumberAfter(token, kTransientPrefix);
+      failures >= 0 && call <= failures) {
+    return absl::UnavailableError(absl::StrCat("simulated gateway: transient failure ", call,
+                                               " of ", failures, " for ",
+                                               request.idempotency_key));
+  }
+  if (const int64_t delay_ms = NumberAfter(token, kSlowPrefix); delay_ms >= 0) {
+    const absl::Time done = absl::Now() + absl::Milliseconds(delay_ms);
+    if (request.deadline < done) {
+      absl::SleepFor(std::max(absl::ZeroDuration(), request.deadline - absl::Now()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("simulated gateway: deadline passed during a ", delay_ms, " ms call"));
+    }
+    absl::SleepFor(done - absl::Now());
+  }
+  if (kind == Kind::kRefund && token == kRefundFails) {
+    return absl::UnavailableError("simulated gateway: refunds are failing for this token");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AuthorizationResult> SimulatedGateway::Authorize(const GatewayRequest& request) {
+  if (absl::Status status = Simulate(Kind::kAuthorize, request); !status.ok()) return status;
+  AuthorizationResult result;
+  if (request.payment_token == kDecline) {
+    result.decline_reason = "card declined";
+  } else if (request.payment_token == kInsufficientFunds) {
+    result.decline_reason = "insufficient funds";
+  } else {
+    result.approved = true;
+    result.reference = ReferenceFor(request.idempotency_key);
+  }
+  return result;
+}
+
+absl::Status SimulatedGateway::Capture(const GatewayRequest& request) {
+  return Simulate(Kind::kCapture, request);
+}
+
+absl::Status SimulatedGateway::Void(const GatewayRequest& request) {
+  return Simulate(Kind::kVoid, request);
+}
+
+absl::Status SimulatedGateway::Refund(const GatewayRequest& request) {
+  return Simulate(Kind::kRefund, request);
+}
+
+}  // namespace order_platform::payments

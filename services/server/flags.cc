@@ -1,0 +1,71 @@
+#include "services/server/flags.h"
+
+#include <cstdlib>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "services/common/log.h"
+
+ABSL_FLAG(std::string, services, "orders,payments,inventory",
+          "Comma-separated services to run in this process.");
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address (host:port).");
+ABSL_FLAG(std::string, database_url, "",
+          "PostgreSQL DSN for every service (default: $ORDER_PLATFORM_DATABASE_URL).");
+ABSL_FLAG(std::string, orders_database_url, "",
+          "DSN for the orders service (default: --database_url; env "
+          "ORDER_PLATFORM_ORDERS_DATABASE_URL).");
+ABSL_FLAG(std::string, payments_database_url, "",
+          "DSN for the payments service (default: --database_url; env "
+          "ORDER_PLATFORM_PAYMENTS_DATABASE_URL).");
+ABSL_FLAG(std::string, inventory_database_url, "",
+          "DSN for the inventory service (default: --database_url; env "
+          "ORDER_PLATFORM_INVENTORY_DATABASE_URL).");
+ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections per database.");
+ABSL_FLAG(absl::Duration, pool_checkout_timeout, absl::Seconds(5),
+          "How long a request waits for a free database connection.");
+ABSL_FLAG(bool, auto_migrate, false,
+          "Apply pending schema migrations at start (otherwise refuse to start on an old schema).");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "How long in-flight calls may run after SIGTERM/SIGINT.");
+ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning, error.");
+
+namespace order_platform::server {
+namespace {
+
+std::string FlagOrEnv(const std::string& flag_value, const char* env) {
+  if (!flag_value.empty()) return flag_value;
+  const char* value = std::getenv(env);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+PlatformConfig ConfigFromFlags() {
+  PlatformConfig config;
+  config.services = absl::StrSplit(absl::GetFlag(FLAGS_services), ',', absl::SkipWhitespace());
+  for (std::string& s : config.services) s = std::string(absl::StripAsciiWhitespace(s));
+  config.listen_address = absl::GetFlag(FLAGS_listen);
+  config.database_url =
+      FlagOrEnv(absl::GetFlag(FLAGS_database_url), "ORDER_PLATFORM_DATABASE_URL");
+  config.service_database_urls["orders"] =
+      FlagOrEnv(absl::GetFlag(FLAGS_orders_database_url), "ORDER_PLATFORM_ORDERS_DATABASE_URL");
+  config.service_database_urls["payments"] = FlagOrEnv(
+      absl::GetFlag(FLAGS_payments_database_url), "ORDER_PLATFORM_PAYMENTS_DATABASE_URL");
+  config.service_database_urls["inventory"] = FlagOrEnv(
+      absl::GetFlag(FLAGS_inventory_database_url), "ORDER_PLATFORM_INVENTORY_DATABASE_URL");
+  config.pool_size = absl::GetFlag(FLAGS_pool_size);
+  config.pool_checkout_timeout = absl::GetFlag(FLAGS_pool_checkout_timeout);
+  config.auto_migrate = absl::GetFlag(FLAGS_auto_migrate);
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  return config;
+}
+
+void ConfigureLogging() {
+  const std::string level = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
+  if (level == "debug") SetMinLogLevel(LogLevel::kDebug);
+  if (level == "warning") SetMinLogLevel(LogLevel::kWarning);
+  if (level == "error") SetMinLogLevel(LogLevel::kError);
+}
+
+}  // namespace order_platform::server
