@@ -50,6 +50,10 @@ constexpr char kDsnEnv[] = "ORDER_PLATFORM_TEST_DSN";
 constexpr char kBinDirEnv[] = "ORDER_PLATFORM_TEST_PG_BINDIR";
 constexpr char kKeepDatabasesEnv[] = "ORDER_PLATFORM_TEST_KEEP_DATABASES";
 constexpr char kLogPrefix[] = "[test_postgres] ";
+constexpr char kCannotSwitchUserHint[] =
+    "when root, initdb/pg_ctl must run as an unprivileged user; inside a user namespace that maps "
+    "only root (Bazel's linux-sandbox) that is impossible: run PostgreSQL tests unsandboxed "
+    "(tags = [\"no-sandbox\"] or --strategy=TestRunner=standalone) or set ORDER_PLATFORM_TEST_DSN";
 constexpr int kStartAttempts = 5;  // a kernel-chosen port can be taken before postgres binds it
 
 // ---------------------------------------------------------------------------------------------
@@ -254,8 +258,9 @@ Identity ServerIdentity() {
       return identity;
     }
   }
-  Fatal("running as root, and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL "
-        "(PostgreSQL refuses to run as root)");
+  Fatal(
+      "running as root, and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL "
+      "(PostgreSQL refuses to run as root)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,6 +363,7 @@ class PrivateCluster {
  private:
   SpawnOptions Options(const std::string& output_path) const;
   std::vector<std::string> Env() const;
+  // Creates the temp dir (watched by the watchdog) and hands it to the server user.
   void CreateDirectory();
   void StartWatchdog();
   void InitDb();
@@ -400,17 +406,18 @@ void PrivateCluster::CreateDirectory() {
   if (mkdtemp(pattern.data()) == nullptr) Fatal("mkdtemp(" + pattern + "): " + ErrnoText(errno));
   dir_ = pattern;
   data_dir_ = dir_ + "/data";
+  StartWatchdog();  // from here on the directory is removed however this process ends
   if (identity_.drop_root && chown(dir_.c_str(), identity_.uid, identity_.gid) != 0) {
-    Fatal("chown " + dir_ + " to " + identity_.name + ": " + ErrnoText(errno));
+    Fatal("chown " + dir_ + " to " + identity_.name + ": " + ErrnoText(errno) + " (" +
+          kCannotSwitchUserHint + ")");
   }
   // Proves both that we can switch to the server user and that it can write the directory.
   const std::string check_log = dir_ + "/access_check.log";
   SpawnOptions options = Options(check_log);
   options.cwd = "/";
   if (Run({"/bin/sh", "-c", "test -w \"$1\" && test -x \"$1\"", "sh", dir_}, options) != 0) {
-    Fatal("the server user '" + identity_.name + "' cannot use " + dir_ +
-          " (is setuid allowed here? under Bazel's sandbox run PostgreSQL tests with "
-          "tags = [\"no-sandbox\"] or set " + kDsnEnv + ")\n" + LogTail(check_log));
+    Fatal("the server user '" + identity_.name + "' cannot use " + dir_ + " (" +
+          kCannotSwitchUserHint + ")\n" + LogTail(check_log));
   }
   unlink(check_log.c_str());
 }
@@ -495,9 +502,9 @@ bool PrivateCluster::PgCtlStart() {
   const auto log_size = fs::file_size(server_log, ec);
   const std::streamoff log_offset = ec ? 0 : static_cast<std::streamoff>(log_size);
   const std::string pg_ctl_log = dir_ + "/pg_ctl.log";
-  const int code = Run({bin_dir_ + "/pg_ctl", "start", "-D", data_dir_, "-l", server_log, "-w",
-                        "-t", "120", "-s"},
-                       Options(pg_ctl_log));
+  const int code = Run(
+      {bin_dir_ + "/pg_ctl", "start", "-D", data_dir_, "-l", server_log, "-w", "-t", "120", "-s"},
+      Options(pg_ctl_log));
   if (code == 0) {
     running_ = true;
     WaitUntilAccepting();
@@ -534,7 +541,6 @@ void PrivateCluster::Start() {
   bin_dir_ = FindBinDir();
   identity_ = ServerIdentity();
   CreateDirectory();
-  StartWatchdog();
   InitDb();
   const double init_seconds = SecondsSince(start_time);
   for (int attempt = 1;; ++attempt) {
@@ -572,8 +578,8 @@ void PrivateCluster::Restart() {
   std::lock_guard<std::mutex> lock(mu_);
   if (running_) return;
   if (!PgCtlStart()) {
-    Fatal("cannot restart: port " + std::to_string(port_) + " was taken while the server was down\n" +
-          LogTail(dir_ + "/postgres.log"));
+    Fatal("cannot restart: port " + std::to_string(port_) +
+          " was taken while the server was down\n" + LogTail(dir_ + "/postgres.log"));
   }
 }
 
@@ -709,9 +715,7 @@ std::string CreateTestDatabase(const std::string& name_prefix) {
   return dsn;
 }
 
-void StopPrivateServer(StopMode mode) {
-  RequirePrivateCluster("StopPrivateServer").Stop(mode);
-}
+void StopPrivateServer(StopMode mode) { RequirePrivateCluster("StopPrivateServer").Stop(mode); }
 
 void StartPrivateServer() { RequirePrivateCluster("StartPrivateServer").Restart(); }
 

@@ -2,18 +2,18 @@
 //
 // By default every test process gets its own private, throwaway cluster: initdb + pg_ctl under a
 // fresh /tmp/op_test_pg.XXXXXX directory, TCP on 127.0.0.1 with a kernel-chosen free port, the unix
-// socket in the data directory, fsync off. It is started on first use, and at exit it is stopped and
-// its directory removed; a watchdog process does the same if the test process dies without running
-// exit handlers (abort, crash, SIGKILL). When the process runs as root, initdb/pg_ctl run as the
-// "postgres" user (else "nobody"), because PostgreSQL refuses to run as root.
+// socket in the data directory, fsync off. It is started on first use, and at exit it is stopped
+// and its directory removed; a watchdog process does the same if the test process dies without
+// running exit handlers (abort, crash, SIGKILL). When the process runs as root, initdb/pg_ctl run
+// as the "postgres" user (else "nobody"), because PostgreSQL refuses to run as root.
 //
 // Set ORDER_PLATFORM_TEST_DSN to use a server you run instead (e.g. the DSN printed by
 // deploy/pg_local.sh start); databases created on it are dropped at exit unless
 // ORDER_PLATFORM_TEST_KEEP_DATABASES=1. ORDER_PLATFORM_TEST_PG_BINDIR overrides where initdb/pg_ctl
 // are found (default /usr/lib/postgresql/15/bin, else the highest /usr/lib/postgresql/*/bin).
 //
-// Every failure to get a server is fatal (message on stderr, then abort): tests never skip silently.
-// Link with -lpq.
+// Every failure to get a server is fatal (message on stderr, then abort): tests never skip
+// silently. Link with -lpq.
 #pragma once
 
 #include <string>

@@ -24,7 +24,9 @@ using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
 
 PgConn Connect(const std::string& dsn) { return PgConn(PQconnectdb(dsn.c_str())); }
 
-bool IsConnected(const PgConn& conn) { return conn != nullptr && PQstatus(conn.get()) == CONNECTION_OK; }
+bool IsConnected(const PgConn& conn) {
+  return conn != nullptr && PQstatus(conn.get()) == CONNECTION_OK;
+}
 
 // Runs `sql` and returns the first column of its first row ("" for none); sets *error (else
 // clears it) on failure.
@@ -60,9 +62,10 @@ TEST(TestPostgresTest, CreatedDatabaseAcceptsQueries) {
   EXPECT_EQ(error, "");
   EXPECT_EQ(name.rfind("selftest_suite_", 0), 0u) << name;
   EXPECT_LE(name.size(), 63u);
-  EXPECT_EQ(QueryDsn(dsn, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
-                     &error),
-            "0")
+  EXPECT_EQ(
+      QueryDsn(dsn, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+               &error),
+      "0")
       << error;
 }
 

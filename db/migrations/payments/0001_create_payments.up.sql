@@ -31,8 +31,9 @@ CREATE TABLE payments.operations (
   request_id          text        PRIMARY KEY,
   payment_id          uuid        NOT NULL REFERENCES payments.payments (id),
   kind                text        NOT NULL CHECK (kind IN ('capture', 'void', 'refund')),
-  amount_minor        bigint      NOT NULL DEFAULT 0,
+  amount_minor        bigint      NOT NULL DEFAULT 0 CHECK (amount_minor >= 0),
   request_fingerprint bigint      NOT NULL,
+  reason              text        NOT NULL DEFAULT '',
   created_at          timestamptz NOT NULL DEFAULT now()
 );
 

@@ -1,0 +1,292 @@
+#include "db/pg_payment_repository.h"
+
+#include <pqxx/pqxx>
+
+#include "db/row_time.h"
+#include "db/transaction.h"
+#include "services/common/errors.h"
+
+namespace order_platform::db {
+namespace {
+
+using payments::OperationKind;
+using payments::Payment;
+using payments::PaymentOperation;
+using payments::PaymentStatus;
+
+// One column list for every read of a payment; PaymentFromRow maps it.
+#define OP_PAYMENT_COLUMNS                                                                   \
+  "id::text, order_id, request_id, request_fingerprint, payment_token, currency, "           \
+  "amount_minor, captured_minor, refunded_minor, status, decline_reason, gateway_reference, " \
+  "version, " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at")
+
+// One column list for every read of an operation record; OperationFromRow maps it.
+#define OP_OPERATION_COLUMNS                                                       \
+  "request_id, payment_id::text, kind, amount_minor, request_fingerprint, reason, " \
+  OP_EPOCH_US("created_at")
+
+constexpr Statement kInsertPayment{
+    "payments.insert",
+    "INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
+    " payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
+    " decline_reason, gateway_reference)"
+    " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    " ON CONFLICT (request_id) DO NOTHING"
+    " RETURNING " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at")};
+
+constexpr Statement kSelectPaymentByRequestId{
+    "payments.select_by_request_id",
+    "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE request_id = $1"};
+
+constexpr Statement kSelectPayment{
+    "payments.select",
+    "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE id = $1::uuid"};
+
+constexpr Statement kSelectPaymentForUpdate{
+    "payments.select_for_update",
+    "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE id = $1::uuid FOR UPDATE"};
+
+constexpr Statement kUpdatePayment{
+    "payments.update",
+    "UPDATE payments.payments SET captured_minor = $2, refunded_minor = $3, status = $4,"
+    " decline_reason = $5, gateway_reference = $6, version = version + 1, updated_at = now()"
+    " WHERE id = $1::uuid RETURNING version, " OP_EPOCH_US("updated_at")};
+
+constexpr Statement kSelectOperation{
+    "payments.select_operation",
+    "SELECT " OP_OPERATION_COLUMNS " FROM payments.operations WHERE request_id = $1"};
+
+constexpr Statement kInsertOperation{
+    "payments.insert_operation",
+    "INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
+    " request_fingerprint, reason)"
+    " VALUES ($1, $2::uuid, $3, $4, $5, $6)"
+    " ON CONFLICT (request_id) DO NOTHING"
+    " RETURNING " OP_EPOCH_US("created_at")};
+
+// Keyset pages, newest first; one statement per filter so each uses its own index. $1/$2 is the
+// cursor (exclusive), $3 the limit, then the filters.
+#define OP_LIST_PAYMENTS(where)                                                      \
+  "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE (created_at, id) < "   \
+  "('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid) " where \
+  " ORDER BY created_at DESC, id DESC LIMIT $3"
+
+constexpr Statement kListPayments{"payments.list", OP_LIST_PAYMENTS("")};
+constexpr Statement kListPaymentsByOrder{"payments.list_by_order",
+                                         OP_LIST_PAYMENTS("AND order_id = $4")};
+
+// A cursor above every real row (9999-12-31), for the first page.
+constexpr int64_t kEndOfTimeMicros = 253402300799000000;
+
+// Maps one row of OP_PAYMENT_COLUMNS.
+Payment PaymentFromRow(const pqxx::row& row) {
+  Payment p;
+  p.id = row[0].as<std::string>();
+  p.order_id = row[1].as<std::string>();
+  p.request_id = row[2].as<std::string>();
+  p.request_fingerprint = static_cast<uint64_t>(row[3].as<int64_t>());
+  p.payment_token = row[4].as<std::string>();
+  p.amount = Money{row[5].as<std::string>(), row[6].as<int64_t>()};
+  p.captured_minor = row[7].as<int64_t>();
+  p.refunded_minor = row[8].as<int64_t>();
+  p.status = payments::ParsePaymentStatus(row[9].as<std::string>()).value_or(PaymentStatus::kPending);
+  p.decline_reason = row[10].as<std::string>();
+  p.gateway_reference = row[11].as<std::string>();
+  p.version = row[12].as<int64_t>();
+  p.create_time = TimeFromField(row[13]);
+  p.update_time = TimeFromField(row[14]);
+  return p;
+}
+
+// Maps one row of OP_OPERATION_COLUMNS.
+PaymentOperation OperationFromRow(const pqxx::row& row) {
+  PaymentOperation op;
+  op.request_id = row[0].as<std::string>();
+  op.payment_id = row[1].as<std::string>();
+  op.kind = payments::ParseOperationKind(row[2].as<std::string>()).value_or(OperationKind::kCapture);
+  op.amount_minor = row[3].as<int64_t>();
+  op.request_fingerprint = static_cast<uint64_t>(row[4].as<int64_t>());
+  op.reason = row[5].as<std::string>();
+  op.create_time = TimeFromField(row[6]);
+  return op;
+}
+
+absl::StatusOr<Payment> SinglePayment(const pqxx::result& rows, absl::string_view key) {
+  if (rows.empty()) return NotFound("payment", key);
+  return PaymentFromRow(rows[0]);
+}
+
+// Loads payment `id` under FOR UPDATE, applies `mutate` and saves the result in `tx`.
+absl::StatusOr<Payment> LockMutateSave(pqxx::transaction_base& tx, const std::string& id,
+                                       absl::FunctionRef<absl::Status(Payment&)> mutate) {
+  OP_ASSIGN_OR_RETURN(Payment payment, SinglePayment(Exec(tx, kSelectPaymentForUpdate, id), id));
+  const Payment before = payment;
+  OP_RETURN_IF_ERROR(mutate(payment));
+  pqxx::row r = Exec(tx, kUpdatePayment, before.id, payment.captured_minor,
+                     payment.refunded_minor, PaymentStatusName(payment.status),
+                     payment.decline_reason, payment.gateway_reference)[0];
+  // Immutable fields come from the stored row, whatever `mutate` did to them.
+  Payment saved = before;
+  saved.captured_minor = payment.captured_minor;
+  saved.refunded_minor = payment.refunded_minor;
+  saved.status = payment.status;
+  saved.decline_reason = std::move(payment.decline_reason);
+  saved.gateway_reference = std::move(payment.gateway_reference);
+  saved.version = r[0].as<int64_t>();
+  saved.update_time = TimeFromField(r[1]);
+  return saved;
+}
+
+// The recorded operation `request_id` with its payment as it is now, or nullopt.
+absl::StatusOr<std::optional<payments::ApplyOperationResult>> RecordedOperation(
+    pqxx::transaction_base& tx, const std::string& request_id) {
+  pqxx::result rows = Exec(tx, kSelectOperation, request_id);
+  if (rows.empty()) return std::optional<payments::ApplyOperationResult>();
+  payments::ApplyOperationResult replay;
+  replay.operation = OperationFromRow(rows[0]);
+  OP_ASSIGN_OR_RETURN(replay.payment,
+                      SinglePayment(Exec(tx, kSelectPayment, replay.operation.payment_id),
+                                    replay.operation.payment_id));
+  replay.applied = false;
+  return std::optional<payments::ApplyOperationResult>(std::move(replay));
+}
+
+}  // namespace
+
+absl::StatusOr<payments::CreatePaymentResult> PgPaymentRepository::CreatePending(
+    const Payment& payment) {
+  payments::CreatePaymentResult result;
+  // One statement (autocommit). Keyed by request_id, so re-running it after a lost connection
+  // is harmless: the replay finds the first payment. A concurrent insert of the same request_id
+  // makes ON CONFLICT wait for it, and the follow-up SELECT (a new snapshot) then sees it.
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result inserted =
+            Exec(tx, kInsertPayment, payment.id, payment.order_id, payment.request_id,
+                 static_cast<int64_t>(payment.request_fingerprint), payment.payment_token,
+                 payment.amount.currency, payment.amount.minor, payment.captured_minor,
+                 payment.refunded_minor, PaymentStatusName(payment.status),
+                 payment.decline_reason, payment.gateway_reference);
+        if (!inserted.empty()) {
+          result.payment = payment;
+          result.payment.version = 1;
+          result.payment.create_time = TimeFromField(inserted[0][0]);
+          result.payment.update_time = TimeFromField(inserted[0][1]);
+          result.created = true;
+          return absl::OkStatus();
+        }
+        OP_ASSIGN_OR_RETURN(result.payment,
+                            SinglePayment(Exec(tx, kSelectPaymentByRequestId, payment.request_id),
+                                          payment.request_id));
+        result.created = false;
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<Payment> PgPaymentRepository::Get(absl::string_view payment_id) {
+  absl::StatusOr<Payment> result;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        result = SinglePayment(Exec(tx, kSelectPayment, std::string(payment_id)), payment_id);
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<PaymentOperation> PgPaymentRepository::GetOperation(absl::string_view request_id) {
+  absl::StatusOr<PaymentOperation> result;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result rows = Exec(tx, kSelectOperation, std::string(request_id));
+        result = rows.empty() ? absl::StatusOr<PaymentOperation>(
+                                    NotFound("payment operation", request_id))
+                              : OperationFromRow(rows[0]);
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<payments::PaymentPage> PgPaymentRepository::List(
+    const payments::PaymentListQuery& query) {
+  // No cursor: start above every real row.
+  const int64_t cursor_us =
+      query.after ? absl::ToUnixMicros(query.after->time) : kEndOfTimeMicros;
+  const std::string cursor_id =
+      query.after ? query.after->id : "ffffffff-ffff-ffff-ffff-ffffffffffff";
+  // Fetch one extra row to learn whether another page follows.
+  const int64_t limit = int64_t{query.page_size} + 1;
+  std::vector<Payment> rows;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r = query.order_id
+                             ? Exec(tx, kListPaymentsByOrder, cursor_us, cursor_id, limit,
+                                    *query.order_id)
+                             : Exec(tx, kListPayments, cursor_us, cursor_id, limit);
+        rows.clear();
+        for (const pqxx::row& row : r) rows.push_back(PaymentFromRow(row));
+        return absl::OkStatus();
+      }));
+  payments::PaymentPage page;
+  if (rows.size() > static_cast<size_t>(query.page_size)) {
+    rows.resize(query.page_size);
+    page.next = PageCursor{rows.back().create_time, rows.back().id};
+  }
+  page.payments = std::move(rows);
+  return page;
+}
+
+absl::StatusOr<Payment> PgPaymentRepository::Update(
+    absl::string_view payment_id, absl::FunctionRef<absl::Status(Payment&)> mutate) {
+  Payment saved;
+  OP_RETURN_IF_ERROR(
+      RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        OP_ASSIGN_OR_RETURN(saved, LockMutateSave(tx, std::string(payment_id), mutate));
+        return absl::OkStatus();
+      }));
+  return saved;
+}
+
+absl::StatusOr<payments::ApplyOperationResult> PgPaymentRepository::ApplyOperation(
+    const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) {
+  payments::ApplyOperationResult result;
+  // Keyed by request_id: re-running after a connection lost during COMMIT finds the record.
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kReadCommitted, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        OP_ASSIGN_OR_RETURN(auto recorded, RecordedOperation(tx, operation.request_id));
+        if (recorded) {
+          result = std::move(*recorded);
+          return absl::OkStatus();
+        }
+        // Lock first, then look again: a concurrent duplicate for this payment held the lock
+        // and may have committed its record meanwhile (READ COMMITTED: a fresh snapshot per
+        // statement).
+        OP_ASSIGN_OR_RETURN(Payment locked, SinglePayment(Exec(tx, kSelectPaymentForUpdate,
+                                                               operation.payment_id),
+                                                          operation.payment_id));
+        OP_ASSIGN_OR_RETURN(recorded, RecordedOperation(tx, operation.request_id));
+        if (recorded) {
+          result = std::move(*recorded);
+          return absl::OkStatus();
+        }
+        OP_ASSIGN_OR_RETURN(result.payment, LockMutateSave(tx, locked.id, mutate));
+        pqxx::result inserted =
+            Exec(tx, kInsertOperation, operation.request_id, operation.payment_id,
+                 OperationKindName(operation.kind), operation.amount_minor,
+                 static_cast<int64_t>(operation.request_fingerprint), operation.reason);
+        // Taken meanwhile by a request for another payment: this one must not apply.
+        if (inserted.empty()) return RequestIdReused(operation.request_id);
+        result.operation = operation;
+        result.operation.create_time = TimeFromField(inserted[0][0]);
+        result.applied = true;
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+}  // namespace order_platform::db

@@ -1,0 +1,33 @@
+// PaymentRepository on PostgreSQL (schema `payments`). CreatePending is one autocommit statement
+// deduplicated by `ON CONFLICT (request_id)`; Update and ApplyOperation lock the payment row
+// (`FOR UPDATE`) and write the payment and its operation record in one transaction; List pages
+// by keyset on (created_at, id) with an index for each filter. Thread-safe.
+#pragma once
+
+#include "db/pool.h"
+#include "services/payments/payment_repository.h"
+
+namespace order_platform::db {
+
+class PgPaymentRepository final : public payments::PaymentRepository {
+ public:
+  // `pool` must outlive this object and point at a database migrated to the `payments` schema.
+  explicit PgPaymentRepository(ConnectionPool* pool) : pool_(*pool) {}
+
+  absl::StatusOr<payments::CreatePaymentResult> CreatePending(
+      const payments::Payment& payment) override;
+  absl::StatusOr<payments::Payment> Get(absl::string_view payment_id) override;
+  absl::StatusOr<payments::PaymentOperation> GetOperation(absl::string_view request_id) override;
+  absl::StatusOr<payments::PaymentPage> List(const payments::PaymentListQuery& query) override;
+  absl::StatusOr<payments::Payment> Update(
+      absl::string_view payment_id,
+      absl::FunctionRef<absl::Status(payments::Payment&)> mutate) override;
+  absl::StatusOr<payments::ApplyOperationResult> ApplyOperation(
+      const payments::PaymentOperation& operation,
+      absl::FunctionRef<absl::Status(payments::Payment&)> mutate) override;
+
+ private:
+  ConnectionPool& pool_;
+};
+
+}  // namespace order_platform::db

@@ -1,0 +1,116 @@
+// The payment use cases: authorize, capture, void, refund, read and list, on top of a
+// PaymentRepository and a PaymentGateway. Transport-neutral: the gRPC handler
+// (payment_handler.h) adapts protos to these calls. Thread-safe if the repository and the
+// gateway are.
+//
+// Every mutating call is idempotent by request_id, and the gateway is always called with
+// idempotency key = request_id, so any call may be retried after any failure:
+//   - Authorize records the payment PENDING before it calls the gateway; a retry of a PENDING
+//     payment calls the gateway again (same key) and completes it.
+//   - Capture / Void / Refund call the gateway first and then record the change together with
+//     an operation record; a retry after the record exists returns the payment unchanged
+//     without calling the gateway, a retry before it calls the gateway again (same key).
+// A request_id reused for a different request is ALREADY_EXISTS.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/payments/payment.h"
+#include "services/payments/payment_gateway.h"
+#include "services/payments/payment_repository.h"
+
+namespace order_platform::payments {
+
+struct CapturePaymentParams {
+  std::string request_id;
+  std::string payment_id;
+  Money amount;  // Unset or zero: the whole authorized amount.
+};
+
+struct VoidPaymentParams {
+  std::string request_id;
+  std::string payment_id;
+};
+
+struct RefundPaymentParams {
+  std::string request_id;
+  std::string payment_id;
+  Money amount;        // Unset or zero: everything not yet refunded.
+  std::string reason;  // 0-500 characters of text.
+};
+
+struct ListPaymentsParams {
+  std::string order_id;  // Empty: every order.
+  int32_t page_size = 0;  // 0: kDefaultPageSize.
+  std::string page_token;
+};
+
+struct ListPaymentsResult {
+  std::vector<Payment> payments;
+  std::string next_page_token;  // Empty on the last page.
+};
+
+inline constexpr int32_t kDefaultPageSize = 50;
+inline constexpr int32_t kMaxPageSize = 1000;
+
+class PaymentService {
+ public:
+  // `repository` and `gateway` must outlive this object.
+  PaymentService(PaymentRepository* repository, PaymentGateway* gateway)
+      : repository_(*repository), gateway_(*gateway) {}
+
+  // Validates `request`, records the payment PENDING, asks the gateway for a hold and records
+  // AUTHORIZED or DECLINED (a decline is a result, not an error). A replay returns the payment
+  // as it is, completing it first if it is still PENDING. Errors: INVALID_ARGUMENT,
+  // ALREADY_EXISTS (request_id reused for a different request), UNAVAILABLE or
+  // DEADLINE_EXCEEDED from the gateway (the payment stays PENDING; retry with the same
+  // request_id), UNAVAILABLE from the database. Gateway calls give up at `deadline`.
+  absl::StatusOr<Payment> Authorize(const AuthorizeRequest& request,
+                                    absl::Time deadline = absl::InfiniteFuture());
+
+  // Captures an AUTHORIZED payment. Errors: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+  // FAILED_PRECONDITION (not AUTHORIZED, or amount above the authorized amount), UNAVAILABLE /
+  // DEADLINE_EXCEEDED (nothing recorded; retry with the same request_id).
+  absl::StatusOr<Payment> Capture(const CapturePaymentParams& params,
+                                  absl::Time deadline = absl::InfiniteFuture());
+
+  // Releases the hold of an AUTHORIZED (or still PENDING) payment. A VOIDED or DECLINED payment
+  // is returned unchanged without calling the gateway. Errors: INVALID_ARGUMENT, NOT_FOUND,
+  // ALREADY_EXISTS, FAILED_PRECONDITION (money was captured), UNAVAILABLE / DEADLINE_EXCEEDED.
+  absl::StatusOr<Payment> Void(const VoidPaymentParams& params,
+                               absl::Time deadline = absl::InfiniteFuture());
+
+  // Refunds (part of) a captured payment. Errors: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+  // FAILED_PRECONDITION (not captured, or amount above what is left), UNAVAILABLE /
+  // DEADLINE_EXCEEDED.
+  absl::StatusOr<Payment> Refund(const RefundPaymentParams& params,
+                                 absl::Time deadline = absl::InfiniteFuture());
+
+  // INVALID_ARGUMENT unless `payment_id` is a UUID; NOT_FOUND.
+  absl::StatusOr<Payment> Get(absl::string_view payment_id);
+
+  // A keyset page of payments, newest first. INVALID_ARGUMENT for a bad filter, page size
+  // (1..1000, 0 means 50) or a page token of another query.
+  absl::StatusOr<ListPaymentsResult> List(const ListPaymentsParams& params);
+
+ private:
+  // The payment of an already recorded operation `request_id`, or nullopt when none is
+  // recorded. ALREADY_EXISTS when it was recorded for a request with another fingerprint.
+  absl::StatusOr<std::optional<Payment>> Replay(absl::string_view request_id,
+                                                uint64_t fingerprint);
+
+  // Records `operation` with `mutate` re-checked on the locked payment; a concurrent replay
+  // that won the race is returned like a replay.
+  absl::StatusOr<Payment> Record(const PaymentOperation& operation,
+                                 absl::FunctionRef<absl::Status(Payment&)> mutate);
+
+  PaymentRepository& repository_;
+  PaymentGateway& gateway_;
+};
+
+}  // namespace order_platform::payments
