@@ -1,7 +1,6 @@
 #include "db/pg_inventory_repository.h"
 
 #include <algorithm>
-
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -20,14 +19,14 @@ using inventory::ReservationStatus;
 // ---- products -------------------------------------------------------------------------------
 
 // One column list for every read of a product; ProductFromRow maps it.
-#define OP_PRODUCT_COLUMNS                                                                  \
-  "p.sku, p.name, p.currency, p.unit_price_minor, p.on_hand, p.reserved, p.version, "      \
-  "p.last_request_id, p.last_request_fingerprint, " OP_EPOCH_US("p.created_at") ", "       \
-      OP_EPOCH_US("p.updated_at")
+#define OP_PRODUCT_COLUMNS                                                                        \
+  "p.sku, p.name, p.currency, p.unit_price_minor, p.on_hand, p.reserved, p.version, "             \
+  "p.last_request_id, p.last_request_fingerprint, " OP_EPOCH_US("p.created_at") ", " OP_EPOCH_US( \
+      "p.updated_at")
 
-constexpr Statement kSelectProduct{
-    "inventory.select_product",
-    "SELECT " OP_PRODUCT_COLUMNS " FROM inventory.products p WHERE p.sku = $1"};
+constexpr Statement kSelectProduct{"inventory.select_product",
+                                   "SELECT " OP_PRODUCT_COLUMNS
+                                   " FROM inventory.products p WHERE p.sku = $1"};
 
 constexpr Statement kSelectProductForUpdate{
     "inventory.select_product_for_update",
@@ -35,10 +34,10 @@ constexpr Statement kSelectProductForUpdate{
 
 // Locks the products of a reservation in sku order, the one lock order every stock change uses,
 // so concurrent reservations, releases and commits never deadlock. $1: text[] of SKUs.
-constexpr Statement kLockProducts{
-    "inventory.lock_products",
-    "SELECT " OP_PRODUCT_COLUMNS " FROM inventory.products p"
-    " WHERE p.sku = ANY($1::text[]) ORDER BY p.sku FOR UPDATE"};
+constexpr Statement kLockProducts{"inventory.lock_products",
+                                  "SELECT " OP_PRODUCT_COLUMNS
+                                  " FROM inventory.products p"
+                                  " WHERE p.sku = ANY($1::text[]) ORDER BY p.sku FOR UPDATE"};
 
 constexpr Statement kInsertProduct{
     "inventory.insert_product",
@@ -56,10 +55,10 @@ constexpr Statement kReplaceProduct{
     " WHERE p.sku = $1 RETURNING " OP_PRODUCT_COLUMNS};
 
 // Keyset page by sku (the column's "C" collation makes it byte order). $1: exclusive cursor.
-constexpr Statement kListProducts{
-    "inventory.list_products",
-    "SELECT " OP_PRODUCT_COLUMNS " FROM inventory.products p"
-    " WHERE p.sku > $1 ORDER BY p.sku LIMIT $2"};
+constexpr Statement kListProducts{"inventory.list_products",
+                                  "SELECT " OP_PRODUCT_COLUMNS
+                                  " FROM inventory.products p"
+                                  " WHERE p.sku > $1 ORDER BY p.sku LIMIT $2"};
 
 Product ProductFromRow(const pqxx::row& row) {
   Product p;
@@ -87,18 +86,17 @@ std::vector<Product> ProductsFromRows(const pqxx::result& rows) {
 
 // One column list for every read of a reservation with its items (one row per item, the
 // reservation's columns repeated); ReservationsFromRows maps it.
-#define OP_RESERVATION_COLUMNS                                                              \
-  "r.order_id, r.status, r.request_id, r.request_fingerprint, r.version, "                 \
-  OP_EPOCH_US("r.created_at") ", " OP_EPOCH_US("r.updated_at") ", i.line_no, i.sku, i.quantity"
+#define OP_RESERVATION_COLUMNS                                                          \
+  "r.order_id, r.status, r.request_id, r.request_fingerprint, r.version, " OP_EPOCH_US( \
+      "r.created_at") ", " OP_EPOCH_US("r.updated_at") ", i.line_no, i.sku, i.quantity"
 
-#define OP_RESERVATION_FROM                                                                 \
-  " FROM inventory.reservations r"                                                          \
+#define OP_RESERVATION_FROM        \
+  " FROM inventory.reservations r" \
   " LEFT JOIN inventory.reservation_items i ON i.order_id = r.order_id"
 
-constexpr Statement kSelectReservation{
-    "inventory.select_reservation",
-    "SELECT " OP_RESERVATION_COLUMNS OP_RESERVATION_FROM
-    " WHERE r.order_id = $1 ORDER BY i.line_no"};
+constexpr Statement kSelectReservation{"inventory.select_reservation",
+                                       "SELECT " OP_RESERVATION_COLUMNS OP_RESERVATION_FROM
+                                       " WHERE r.order_id = $1 ORDER BY i.line_no"};
 
 constexpr Statement kSelectReservationForUpdate{
     "inventory.select_reservation_for_update",
@@ -135,30 +133,39 @@ constexpr Statement kInsertReservation{
     ") "
     "SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM reservation"};
 
-// Moves the held reservation of order $1 to `status` and applies `stock` to each of its
-// products, in one statement. Returns the new version and update time, or no row if the
-// reservation was not held.
-#define OP_SETTLE_RESERVATION(status, stock)                                                \
-  "WITH reservation AS ("                                                                   \
-  "  UPDATE inventory.reservations SET status = '" status "', version = version + 1,"      \
-  "    updated_at = now()"                                                                  \
-  "  WHERE order_id = $1 AND status = 'held'"                                               \
-  "  RETURNING order_id, version, updated_at"                                               \
-  "), stock AS ("                                                                           \
-  "  UPDATE inventory.products p SET " stock ", version = p.version + 1, updated_at = now()" \
-  "  FROM reservation JOIN inventory.reservation_items i ON i.order_id = reservation.order_id" \
-  "  WHERE p.sku = i.sku"                                                                   \
-  ") "                                                                                      \
-  "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"
-
+// Moves the held reservation of order $1 to released and returns each item's quantity to its
+// product, in one statement. Returns the new version and update time; no row if not held.
 constexpr Statement kReleaseReservation{
     "inventory.release_reservation",
-    OP_SETTLE_RESERVATION("released", "reserved = p.reserved - i.quantity")};
+    "WITH reservation AS ("
+    "  UPDATE inventory.reservations SET status = 'released', version = version + 1,"
+    "    updated_at = now()"
+    "  WHERE order_id = $1 AND status = 'held'"
+    "  RETURNING order_id, version, updated_at"
+    "), stock AS ("
+    "  UPDATE inventory.products p SET reserved = p.reserved - i.quantity,"
+    "    version = p.version + 1, updated_at = now()"
+    "  FROM reservation JOIN inventory.reservation_items i ON i.order_id = reservation.order_id"
+    "  WHERE p.sku = i.sku"
+    ") "
+    "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"};
 
+// Moves the held reservation of order $1 to committed and takes each item's quantity off both
+// on_hand and reserved of its product, in one statement. Returns as kReleaseReservation.
 constexpr Statement kCommitReservation{
     "inventory.commit_reservation",
-    OP_SETTLE_RESERVATION("committed",
-                          "reserved = p.reserved - i.quantity, on_hand = p.on_hand - i.quantity")};
+    "WITH reservation AS ("
+    "  UPDATE inventory.reservations SET status = 'committed', version = version + 1,"
+    "    updated_at = now()"
+    "  WHERE order_id = $1 AND status = 'held'"
+    "  RETURNING order_id, version, updated_at"
+    "), stock AS ("
+    "  UPDATE inventory.products p SET reserved = p.reserved - i.quantity,"
+    "    on_hand = p.on_hand - i.quantity, version = p.version + 1, updated_at = now()"
+    "  FROM reservation JOIN inventory.reservation_items i ON i.order_id = reservation.order_id"
+    "  WHERE p.sku = i.sku"
+    ") "
+    "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"};
 
 // Maps rows of OP_RESERVATION_COLUMNS (consecutive rows per reservation) to reservations.
 std::vector<Reservation> ReservationsFromRows(const pqxx::result& rows) {
@@ -208,66 +215,68 @@ absl::StatusOr<inventory::UpsertProductResult> PgInventoryRepository::UpsertProd
   // Keyed by the request id, a re-run after a lost COMMIT finds its own write and is a no-op.
   const TxOptions options{.mode = TxMode::kReadCommitted,
                           .idempotent = !product.last_request_id.empty()};
-  OP_RETURN_IF_ERROR(RunTransaction(pool_, options, [&](pqxx::transaction_base& tx)
-                                                        -> absl::Status {
-    // Twice at most: a product created by someone else between our look and our insert is
-    // then found, locked and replaced.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      pqxx::result found = Exec(tx, kSelectProductForUpdate, product.sku);
-      if (found.empty()) {
-        if (expected_version != 0) {
-          return inventory::ProductVersionMismatch(product.sku, 0, expected_version);
+  OP_RETURN_IF_ERROR(
+      RunTransaction(pool_, options, [&](pqxx::transaction_base& tx) -> absl::Status {
+        // Twice at most: a product created by someone else between our look and our insert is
+        // then found, locked and replaced.
+        for (int attempt = 0; attempt < 2; ++attempt) {
+          pqxx::result found = Exec(tx, kSelectProductForUpdate, product.sku);
+          if (found.empty()) {
+            if (expected_version != 0) {
+              return inventory::ProductVersionMismatch(product.sku, 0, expected_version);
+            }
+            pqxx::result inserted =
+                Exec(tx, kInsertProduct, product.sku, product.name, product.unit_price.currency,
+                     product.unit_price.minor, product.on_hand, product.last_request_id,
+                     static_cast<int64_t>(product.last_request_fingerprint));
+            if (inserted.empty()) continue;
+            result = {ProductFromRow(inserted[0]), true};
+            return absl::OkStatus();
+          }
+          Product stored = ProductFromRow(found[0]);
+          if (!product.last_request_id.empty() &&
+              stored.last_request_id == product.last_request_id) {
+            result = {std::move(stored), false};
+            return absl::OkStatus();
+          }
+          OP_RETURN_IF_ERROR(stored.Replace(product, expected_version));
+          pqxx::result replaced =
+              Exec(tx, kReplaceProduct, stored.sku, stored.name, stored.unit_price.currency,
+                   stored.unit_price.minor, stored.on_hand, stored.last_request_id,
+                   static_cast<int64_t>(stored.last_request_fingerprint));
+          result = {ProductFromRow(replaced.at(0)), true};
+          return absl::OkStatus();
         }
-        pqxx::result inserted =
-            Exec(tx, kInsertProduct, product.sku, product.name, product.unit_price.currency,
-                 product.unit_price.minor, product.on_hand, product.last_request_id,
-                 static_cast<int64_t>(product.last_request_fingerprint));
-        if (inserted.empty()) continue;
-        result = {ProductFromRow(inserted[0]), true};
-        return absl::OkStatus();
-      }
-      Product stored = ProductFromRow(found[0]);
-      if (!product.last_request_id.empty() && stored.last_request_id == product.last_request_id) {
-        result = {std::move(stored), false};
-        return absl::OkStatus();
-      }
-      OP_RETURN_IF_ERROR(stored.Replace(product, expected_version));
-      pqxx::result replaced =
-          Exec(tx, kReplaceProduct, stored.sku, stored.name, stored.unit_price.currency,
-               stored.unit_price.minor, stored.on_hand, stored.last_request_id,
-               static_cast<int64_t>(stored.last_request_fingerprint));
-      result = {ProductFromRow(replaced.at(0)), true};
-      return absl::OkStatus();
-    }
-    return absl::AbortedError(
-        absl::StrCat("product ", product.sku, " is being created concurrently; try again"));
-  }));
+        return absl::AbortedError(
+            absl::StrCat("product ", product.sku, " is being created concurrently; try again"));
+      }));
   return result;
 }
 
 absl::StatusOr<Product> PgInventoryRepository::GetProduct(absl::string_view sku) {
   absl::StatusOr<Product> result;
-  OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
-        pqxx::result rows = Exec(tx, kSelectProduct, std::string(sku));
-        result = rows.empty() ? absl::StatusOr<Product>(NotFound("product", sku))
-                              : ProductFromRow(rows[0]);
-        return absl::OkStatus();
-      }));
+  OP_RETURN_IF_ERROR(
+      RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                     [&](pqxx::transaction_base& tx) -> absl::Status {
+                       pqxx::result rows = Exec(tx, kSelectProduct, std::string(sku));
+                       result = rows.empty() ? absl::StatusOr<Product>(NotFound("product", sku))
+                                             : ProductFromRow(rows[0]);
+                       return absl::OkStatus();
+                     }));
   return result;
 }
 
 absl::StatusOr<std::vector<Product>> PgInventoryRepository::ListProducts(
     absl::string_view after_sku, int32_t limit) {
+  const std::string after(after_sku);
+  const int64_t max_rows = std::max(limit, 0);
   std::vector<Product> result;
-  OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
-        result = ProductsFromRows(
-            Exec(tx, kListProducts, std::string(after_sku), int64_t{std::max(limit, 0)}));
-        return absl::OkStatus();
-      }));
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                                    [&](pqxx::transaction_base& tx) -> absl::Status {
+                                      result = ProductsFromRows(
+                                          Exec(tx, kListProducts, after, max_rows));
+                                      return absl::OkStatus();
+                                    }));
   return result;
 }
 
@@ -303,8 +312,7 @@ absl::StatusOr<inventory::ReserveResult> PgInventoryRepository::Reserve(
         }
         pqxx::result inserted =
             Exec(tx, kInsertReservation, reservation.order_id, reservation.request_id,
-                 static_cast<int64_t>(reservation.request_fingerprint), sku_array,
-                 quantity_array);
+                 static_cast<int64_t>(reservation.request_fingerprint), sku_array, quantity_array);
         if (inserted.empty()) {
           // Created concurrently since our first look; nothing was written by us.
           if (find_existing(tx)) return absl::OkStatus();
@@ -336,11 +344,11 @@ absl::StatusOr<Reservation> PgInventoryRepository::Settle(absl::string_view orde
                             sell ? reservation.Commit() : reservation.Release());
         if (changed) {
           Exec(tx, kLockProducts, SkuArray(reservation.items));
-          pqxx::result settled = Exec(tx, sell ? kCommitReservation : kReleaseReservation,
-                                      reservation.order_id);
+          pqxx::result settled =
+              Exec(tx, sell ? kCommitReservation : kReleaseReservation, reservation.order_id);
           if (settled.empty()) {
-            return absl::InternalError(absl::StrCat("reservation for order ", order_id,
-                                                    " is locked but was not held"));
+            return absl::InternalError(
+                absl::StrCat("reservation for order ", order_id, " is locked but was not held"));
           }
           reservation.version = settled[0][0].as<int64_t>();
           reservation.update_time = TimeFromField(settled[0][1]);

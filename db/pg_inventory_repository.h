@@ -19,8 +19,8 @@ class PgInventoryRepository final : public inventory::InventoryRepository {
   // `pool` must outlive this object and point at a database migrated to the `inventory` schema.
   explicit PgInventoryRepository(ConnectionPool* pool) : pool_(*pool) {}
 
-  absl::StatusOr<inventory::UpsertProductResult> UpsertProduct(
-      const inventory::Product& product, int64_t expected_version) override;
+  absl::StatusOr<inventory::UpsertProductResult> UpsertProduct(const inventory::Product& product,
+                                                               int64_t expected_version) override;
   absl::StatusOr<inventory::Product> GetProduct(absl::string_view sku) override;
   absl::StatusOr<std::vector<inventory::Product>> ListProducts(absl::string_view after_sku,
                                                                int32_t limit) override;

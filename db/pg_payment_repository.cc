@@ -116,11 +116,14 @@ absl::StatusOr<Payment> SinglePayment(const pqxx::result& rows, absl::string_vie
   return PaymentFromRow(rows[0]);
 }
 
-// Loads payment `id` under FOR UPDATE, applies `mutate` and saves the result in `tx`.
-absl::StatusOr<Payment> LockMutateSave(pqxx::transaction_base& tx, const std::string& id,
-                                       absl::FunctionRef<absl::Status(Payment&)> mutate) {
-  OP_ASSIGN_OR_RETURN(Payment payment, SinglePayment(Exec(tx, kSelectPaymentForUpdate, id), id));
-  const Payment before = payment;
+absl::StatusOr<Payment> LockPayment(pqxx::transaction_base& tx, const std::string& id) {
+  return SinglePayment(Exec(tx, kSelectPaymentForUpdate, id), id);
+}
+
+// Applies `mutate` to `before` (locked by this transaction) and saves the result in `tx`.
+absl::StatusOr<Payment> MutateAndSave(pqxx::transaction_base& tx, const Payment& before,
+                                      absl::FunctionRef<absl::Status(Payment&)> mutate) {
+  Payment payment = before;
   OP_RETURN_IF_ERROR(mutate(payment));
   pqxx::row r = Exec(tx, kUpdatePayment, before.id, payment.captured_minor,
                      payment.refunded_minor, PaymentStatusName(payment.status),
@@ -245,7 +248,8 @@ absl::StatusOr<Payment> PgPaymentRepository::Update(
   Payment saved;
   OP_RETURN_IF_ERROR(
       RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        OP_ASSIGN_OR_RETURN(saved, LockMutateSave(tx, std::string(payment_id), mutate));
+        OP_ASSIGN_OR_RETURN(const Payment locked, LockPayment(tx, std::string(payment_id)));
+        OP_ASSIGN_OR_RETURN(saved, MutateAndSave(tx, locked, mutate));
         return absl::OkStatus();
       }));
   return saved;
@@ -266,15 +270,13 @@ absl::StatusOr<payments::ApplyOperationResult> PgPaymentRepository::ApplyOperati
         // Lock first, then look again: a concurrent duplicate for this payment held the lock
         // and may have committed its record meanwhile (READ COMMITTED: a fresh snapshot per
         // statement).
-        OP_ASSIGN_OR_RETURN(Payment locked, SinglePayment(Exec(tx, kSelectPaymentForUpdate,
-                                                               operation.payment_id),
-                                                          operation.payment_id));
+        OP_ASSIGN_OR_RETURN(const Payment locked, LockPayment(tx, operation.payment_id));
         OP_ASSIGN_OR_RETURN(recorded, RecordedOperation(tx, operation.request_id));
         if (recorded) {
           result = std::move(*recorded);
           return absl::OkStatus();
         }
-        OP_ASSIGN_OR_RETURN(result.payment, LockMutateSave(tx, locked.id, mutate));
+        OP_ASSIGN_OR_RETURN(result.payment, MutateAndSave(tx, locked, mutate));
         pqxx::result inserted =
             Exec(tx, kInsertOperation, operation.request_id, operation.payment_id,
                  OperationKindName(operation.kind), operation.amount_minor,

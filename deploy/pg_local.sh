@@ -6,13 +6,16 @@
 #   pg_local.sh status <dir>           exit 0 running, 3 stopped, 4 not initialized
 #   pg_local.sh dsn    <dir>           prints the DSN (whether or not the server is running)
 #
-# Layout of <dir>: data/ (PGDATA), postgres.log, initdb.log, the unix socket (.s.PGSQL.<port>),
-# and the last DSN printed (dsn).
+# Layout of <dir>: data/ (PGDATA, initdb --locale=C), postgres.log, initdb.log, the unix socket
+# (.s.PGSQL.<port>), and the last DSN printed (dsn). TCP listens on 127.0.0.1 only; auth is trust.
+# Without [port], the port of the previous start is reused if free, else the first free one from
+# 55432 up.
 #
 # Environment:
 #   PG_LOCAL_DB=order_platform  database created on start (if missing) and named in the DSN
 #   PG_LOCAL_FAST=1             fsync=off, synchronous_commit=off, full_page_writes=off
-#                               (default: all three on; re-evaluated at every start)
+#                               (default: all three on; re-evaluated at every start). With it,
+#                               `stop --immediate` loses the last commits (even acknowledged ones).
 #   PG_LOCAL_BINDIR             PostgreSQL bin dir (default /usr/lib/postgresql/15/bin, else the
 #                               highest /usr/lib/postgresql/*/bin)
 #   PG_LOCAL_USER               OS user the server runs as when invoked as root (default postgres;

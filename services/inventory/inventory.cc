@@ -28,8 +28,8 @@ absl::Status Product::Replace(const Product& desired, int64_t expected_version) 
     return ProductVersionMismatch(sku, version, expected_version);
   }
   if (desired.on_hand < reserved) {
-    return absl::FailedPreconditionError(absl::StrCat("on_hand ", desired.on_hand, " for sku ",
-                                                      sku, " is below the ", reserved,
+    return absl::FailedPreconditionError(absl::StrCat("on_hand ", desired.on_hand, " for sku ", sku,
+                                                      " is below the ", reserved,
                                                       " units held by open reservations"));
   }
   name = desired.name;
@@ -97,9 +97,9 @@ absl::StatusOr<bool> Settle(Reservation& reservation, ReservationStatus target,
                             absl::string_view verb) {
   if (reservation.status == target) return false;
   if (reservation.status != ReservationStatus::kHeld) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "reservation for order ", reservation.order_id, " is ",
-        ReservationStatusName(reservation.status), " and cannot be ", verb));
+    return absl::FailedPreconditionError(
+        absl::StrCat("reservation for order ", reservation.order_id, " is ",
+                     ReservationStatusName(reservation.status), " and cannot be ", verb));
   }
   reservation.status = target;
   return true;
@@ -130,17 +130,16 @@ absl::Status ValidateReserveRequest(const ReserveRequest& request) {
     if (!skus.insert(item.sku).second) {
       return InvalidField(absl::StrCat(path, ".sku"), "appears more than once in the request");
     }
-    OP_RETURN_IF_ERROR(ValidateRange(item.quantity, absl::StrCat(path, ".quantity"), 1,
-                                     kMaxReservationQuantity));
+    OP_RETURN_IF_ERROR(
+        ValidateRange(item.quantity, absl::StrCat(path, ".quantity"), 1, kMaxReservationQuantity));
   }
   return absl::OkStatus();
 }
 
 uint64_t FingerprintOf(const ReserveRequest& request) {
   std::vector<ReservationItem> items = request.items;
-  std::sort(items.begin(), items.end(), [](const ReservationItem& a, const ReservationItem& b) {
-    return a.sku < b.sku;
-  });
+  std::sort(items.begin(), items.end(),
+            [](const ReservationItem& a, const ReservationItem& b) { return a.sku < b.sku; });
   std::string canonical = absl::StrCat("reservation\x1f", request.order_id);
   for (const ReservationItem& item : items) {
     absl::StrAppend(&canonical, "\x1e", item.sku, "\x1f", item.quantity);
@@ -170,9 +169,9 @@ absl::Status CheckStock(absl::Span<const ReservationItem> items,
   for (const ReservationItem& item : items) {
     const Product& product = *by_sku.at(item.sku);
     if (item.quantity > product.available()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("insufficient stock for sku ", item.sku, ": requested ", item.quantity,
-                       ", available ", product.available()));
+      return absl::FailedPreconditionError(absl::StrCat("insufficient stock for sku ", item.sku,
+                                                        ": requested ", item.quantity,
+                                                        ", available ", product.available()));
     }
   }
   return absl::OkStatus();

@@ -98,7 +98,7 @@ struct ReserveRequest {
 };
 
 struct Reservation {
-  std::string order_id;  // One reservation per order.
+  std::string order_id;                // One reservation per order.
   std::vector<ReservationItem> items;  // In request order, each SKU once.
   ReservationStatus status = ReservationStatus::kHeld;
   std::string request_id;  // Of the request that created it.

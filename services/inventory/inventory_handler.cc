@@ -105,8 +105,7 @@ grpc::Status InventoryServiceHandler::ReserveStock(grpc::ServerContext*,
 }
 
 grpc::Status InventoryServiceHandler::ReleaseReservation(
-    grpc::ServerContext*, const v1::ReleaseReservationRequest* request,
-    v1::Reservation* response) {
+    grpc::ServerContext*, const v1::ReleaseReservationRequest* request, v1::Reservation* response) {
   return HandleRpc("ReleaseReservation", request->request_id(), [&]() -> absl::Status {
     SettleReservationParams params{request->request_id(), request->order_id()};
     OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReleaseReservation(params));
@@ -115,9 +114,9 @@ grpc::Status InventoryServiceHandler::ReleaseReservation(
   });
 }
 
-grpc::Status InventoryServiceHandler::CommitReservation(
-    grpc::ServerContext*, const v1::CommitReservationRequest* request,
-    v1::Reservation* response) {
+grpc::Status InventoryServiceHandler::CommitReservation(grpc::ServerContext*,
+                                                        const v1::CommitReservationRequest* request,
+                                                        v1::Reservation* response) {
   return HandleRpc("CommitReservation", request->request_id(), [&]() -> absl::Status {
     SettleReservationParams params{request->request_id(), request->order_id()};
     OP_ASSIGN_OR_RETURN(Reservation reservation, service_.CommitReservation(params));

@@ -54,8 +54,8 @@ absl::StatusOr<ListProductsResult> InventoryService::ListProducts(
   ListProductsResult result;
   if (products.size() > static_cast<size_t>(page_size)) {
     products.resize(page_size);
-    result.next_page_token = EncodePageToken(
-        PageCursor{absl::InfinitePast(), products.back().sku}, kProductListFingerprint);
+    result.next_page_token = EncodePageToken(PageCursor{absl::InfinitePast(), products.back().sku},
+                                             kProductListFingerprint);
   }
   result.products = std::move(products);
   return result;

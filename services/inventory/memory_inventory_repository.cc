@@ -118,8 +118,7 @@ absl::StatusOr<Reservation> MemoryInventoryRepository::Commit(absl::string_view 
   return Settle(order_id, &Reservation::Commit, /*sell=*/true);
 }
 
-absl::StatusOr<Reservation> MemoryInventoryRepository::GetReservation(
-    absl::string_view order_id) {
+absl::StatusOr<Reservation> MemoryInventoryRepository::GetReservation(absl::string_view order_id) {
   absl::MutexLock lock(&mu_);
   auto it = reservations_.find(order_id);
   if (it == reservations_.end()) return NotFound("reservation for order", order_id);

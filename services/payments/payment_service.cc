@@ -38,6 +38,19 @@ GatewayRequest GatewayRequestFor(const Payment& payment, absl::string_view reque
   return request;
 }
 
+PaymentOperation OperationRecord(OperationKind kind, absl::string_view request_id,
+                                 absl::string_view payment_id, int64_t amount_minor,
+                                 uint64_t fingerprint, absl::string_view reason) {
+  PaymentOperation operation;
+  operation.request_id = std::string(request_id);
+  operation.payment_id = std::string(payment_id);
+  operation.kind = kind;
+  operation.amount_minor = amount_minor;
+  operation.request_fingerprint = fingerprint;
+  operation.reason = std::string(reason);
+  return operation;
+}
+
 // Returned by a mutate closure that finds nothing to do; never leaves this file.
 absl::Status NothingToDo() { return absl::CancelledError("nothing to do"); }
 bool IsNothingToDo(const absl::Status& status) {
@@ -112,8 +125,8 @@ absl::StatusOr<Payment> PaymentService::Capture(const CapturePaymentParams& para
   OP_RETURN_IF_ERROR(gateway_.Capture(
       GatewayRequestFor(payment, params.request_id, after.captured_minor, deadline)));
 
-  PaymentOperation operation{params.request_id, id,          OperationKind::kCapture,
-                             after.captured_minor, fingerprint, /*reason=*/""};
+  const PaymentOperation operation = OperationRecord(
+      OperationKind::kCapture, params.request_id, id, after.captured_minor, fingerprint, "");
   return Record(operation, [&](Payment& p) { return p.Capture(requested); });
 }
 
@@ -133,7 +146,8 @@ absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params,
   OP_RETURN_IF_ERROR(gateway_.Void(
       GatewayRequestFor(payment, params.request_id, payment.amount.minor, deadline)));
 
-  PaymentOperation operation{params.request_id, id, OperationKind::kVoid, 0, fingerprint, ""};
+  const PaymentOperation operation =
+      OperationRecord(OperationKind::kVoid, params.request_id, id, 0, fingerprint, "");
   return Record(operation, [&](Payment& p) { return p.Void(); });
 }
 
@@ -158,8 +172,8 @@ absl::StatusOr<Payment> PaymentService::Refund(const RefundPaymentParams& params
 
   // The amount is fixed by what the gateway returned, even if another refund landed meanwhile:
   // the re-check then fails if both no longer fit.
-  PaymentOperation operation{params.request_id, id,          OperationKind::kRefund,
-                             refund_minor,      fingerprint, params.reason};
+  const PaymentOperation operation = OperationRecord(
+      OperationKind::kRefund, params.request_id, id, refund_minor, fingerprint, params.reason);
   return Record(operation, [&](Payment& p) { return p.Refund(refund_minor); });
 }
 

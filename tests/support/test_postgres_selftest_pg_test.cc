@@ -22,7 +22,14 @@ struct PgConnDeleter {
 };
 using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
 
-PgConn Connect(const std::string& dsn) { return PgConn(PQconnectdb(dsn.c_str())); }
+PgConn Connect(const std::string& dsn) {
+  PgConn conn(PQconnectdb(dsn.c_str()));
+  // Silences "terminating connection due to immediate shutdown" notices on stderr.
+  if (conn != nullptr)
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
+  return conn;
+}
 
 bool IsConnected(const PgConn& conn) {
   return conn != nullptr && PQstatus(conn.get()) == CONNECTION_OK;

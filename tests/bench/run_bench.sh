@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Benchmarks OrderService against the raw PostgreSQL ceiling, measured in the same run:
+#
+#   tests/bench/run_bench.sh [--skip-target-check] [BUILD_DIR]
+#
+# For CreateOrder and then GetOrder it runs pgbench with the server's own SQL
+# (create_order.pgbench, get_order.pgbench) and then load_generator against the server, one
+# after the other (they would compete for the same cores), and prints a summary table with
+# throughput, latency percentiles, CPU per request (client, server, PostgreSQL) and the ratio
+# server/pgbench. Targets: CreateOrder throughput >= 70% of pgbench's; GetOrder p99 < 5 ms.
+# Exit status: 0 when the targets hold (or --skip-target-check), 1 when one fails, 2 when the
+# benchmark could not run. Builds nothing: BUILD_DIR must hold order_platform and load_generator.
+#
+# Environment:
+#   BUILD_DIR=<repo>/build    where the binaries are (the argument wins)
+#   ORDER_PLATFORM_BIN, LOAD_GENERATOR_BIN   explicit binary paths (default: in BUILD_DIR)
+#   DATABASE_URL              use this database instead of a private cluster (it gets orders
+#                             and a `bench` schema written into it; CPU of PostgreSQL not shown)
+#   BENCH_DURATION=10         measured seconds per run (10 or 10s)
+#   BENCH_WARMUP=2            unmeasured seconds before each run
+#   BENCH_CLIENTS=32          pgbench clients = load_generator threads
+#   BENCH_POOL_SIZE=32        the server's --pool_size
+#   BENCH_GET_POOL=2000       orders load_generator creates before reading random ones
+#   BENCH_PG_FAST=0           1: private cluster with fsync/synchronous_commit/full_page_writes off
+#   BENCH_SERVER_ARGS=""      extra flags for `order_platform serve`
+#   BENCH_SKIP_TARGETS=0      1: same as --skip-target-check
+#   BENCH_KEEP=0              1: keep the work dir (logs, pgbench per-transaction logs)
+set -euo pipefail
+
+readonly SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
+
+die() { echo "run_bench.sh: $*" >&2; exit 2; }
+log() { echo "run_bench.sh: $*" >&2; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+# "10", "10s" -> 10 (whole seconds; pgbench -T takes no fractions).
+seconds() {
+  local v="${1%s}"
+  [[ "$v" =~ ^[0-9]+$ ]] || die "durations are whole seconds (e.g. 10 or 10s), got '$1'"
+  echo "$v"
+}
+
+CHECK_TARGETS=1
+BUILD_DIR_ARG=""
+for arg in "$@"; do
+  case "$arg" in
+    --skip-target-check) CHECK_TARGETS=0 ;;
+    -h | --help) usage 0 ;;
+    -*) echo "run_bench.sh: unknown flag $arg" >&2; usage 2 >&2 ;;
+    *) BUILD_DIR_ARG="$arg" ;;
+  esac
+done
+[[ "${BENCH_SKIP_TARGETS:-0}" == 1 ]] && CHECK_TARGETS=0
+
+readonly BUILD_DIR="${BUILD_DIR_ARG:-${BUILD_DIR:-${REPO_ROOT}/build}}"
+readonly SERVER_BIN="${ORDER_PLATFORM_BIN:-${BUILD_DIR}/order_platform}"
+readonly LOADGEN_BIN="${LOAD_GENERATOR_BIN:-${BUILD_DIR}/load_generator}"
+DURATION="$(seconds "${BENCH_DURATION:-10}")"
+WARMUP="$(seconds "${BENCH_WARMUP:-2}")"
+readonly CLIENTS="${BENCH_CLIENTS:-32}"
+readonly POOL_SIZE="${BENCH_POOL_SIZE:-32}"
+readonly GET_POOL="${BENCH_GET_POOL:-2000}"
+readonly PG_FAST="${BENCH_PG_FAST:-0}"
+readonly CLK_TCK="$(getconf CLK_TCK)"
+((DURATION > 0)) || die "BENCH_DURATION must be > 0"
+
+[[ -x "$SERVER_BIN" ]] || die "no server binary at $SERVER_BIN (build target order_platform)"
+[[ -x "$LOADGEN_BIN" ]] || die "no load generator at $LOADGEN_BIN (build target load_generator)"
+
+# PostgreSQL client tools: PATH first, else the newest server install.
+pg_tool() {
+  if command -v "$1" >/dev/null 2>&1; then command -v "$1"; return; fi
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [[ -x "$d/$1" ]] && { echo "$d/$1"; return; }
+  done
+  die "$1 not found (install postgresql-client / postgresql-contrib)"
+}
+PGBENCH="$(pg_tool pgbench)"
+PSQL="$(pg_tool psql)"
+
+# ---- lifecycle -----------------------------------------------------------------------------------
+WORK="$(mktemp -d /tmp/order_bench.XXXXXX)"
+chmod 0755 "$WORK"  # The private cluster's directory lives below; its (non-root) owner must reach it.
+PG_DIR=""
+SERVER_PID=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ -n "$PG_DIR" ]]; then
+    "${REPO_ROOT}/deploy/pg_local.sh" stop "$PG_DIR" --immediate >/dev/null 2>&1 || true
+  elif [[ -n "${DSN:-}" ]]; then
+    psql_q -c "DROP SCHEMA IF EXISTS bench CASCADE" >/dev/null 2>&1 || true
+  fi
+  if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+    log "kept logs in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+psql_q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$DSN" "$@"; }
+
+if [[ -n "${DATABASE_URL:-}" ]]; then
+  DSN="$DATABASE_URL"
+  PG_MODE="external database"
+else
+  PG_DIR="$WORK/pg"
+  DSN="$(PG_LOCAL_FAST="$PG_FAST" "${REPO_ROOT}/deploy/pg_local.sh" start "$PG_DIR" \
+    2>"$WORK/pg_local.log")" || { cat "$WORK/pg_local.log" >&2; die "could not start PostgreSQL"; }
+  if [[ "$PG_FAST" == 1 ]]; then PG_MODE="private, fsync=off"; else PG_MODE="private, fsync=on"; fi
+fi
+
+free_port() {
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 20000))
+    [[ -z "$(ss -Htan "sport = :$port" 2>/dev/null)" ]] && { echo "$port"; return; }
+  done
+  die "no free TCP port found"
+}
+
+PORT="$(free_port)"
+# shellcheck disable=SC2086  # BENCH_SERVER_ARGS is a list of flags.
+"$SERVER_BIN" serve --listen="127.0.0.1:${PORT}" --database_url="$DSN" --auto_migrate \
+  --pool_size="$POOL_SIZE" ${BENCH_SERVER_ARGS:-} >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 300); do
+  kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$WORK/server.log" >&2; die "server exited"; }
+  (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null && break
+  sleep 0.2
+done
+(exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null || die "server not listening on port $PORT"
+
+# ---- CPU accounting ------------------------------------------------------------------------------
+# Clock ticks a process has used: utime+stime, plus its reaped children's with "with_children".
+proc_ticks() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+  local -a f
+  read -r -a f <<<"${stat##*) }"  # Fields from 3 (state) on: utime is f[11], stime f[12].
+  if [[ "${2:-}" == with_children ]]; then
+    echo $((f[11] + f[12] + f[13] + f[14]))
+  else
+    echo $((f[11] + f[12]))
+  fi
+}
+
+# Ticks used by the private cluster: the postmaster, the backends it reaped, and the live ones.
+postgres_ticks() {
+  [[ -n "$PG_DIR" ]] || { echo 0; return; }
+  local pm total child
+  pm="$(sed -n 1p "$PG_DIR/data/postmaster.pid" 2>/dev/null)" || { echo 0; return; }
+  total="$(proc_ticks "$pm" with_children)"
+  for child in $(ps -o pid= --ppid "$pm"); do
+    total=$((total + $(proc_ticks "$child")))
+  done
+  echo "$total"
+}
+
+# "busy total" jiffies of the whole machine (all CPUs) from /proc/stat.
+host_ticks() {
+  local -a c
+  read -r -a c < <(head -n1 /proc/stat)
+  local busy=$((c[1] + c[2] + c[3] + c[6] + c[7] + c[8]))
+  echo "$busy $((busy + c[4] + c[5]))"
+}
+
+snapshot() {  # -> "pg server host_busy host_total"
+  echo "$(postgres_ticks) $(proc_ticks "$SERVER_PID") $(host_ticks)"
+}
+
+# Sets CPU_PG_US, CPU_SERVER_US (per request) and BUSY_PCT from two snapshots and a request count.
+cpu_between() {
+  local -a a b
+  read -r -a a <<<"$1"
+  read -r -a b <<<"$2"
+  local requests="$3"
+  ((requests > 0)) || requests=1
+  CPU_PG_US="$(awk -v t=$((b[0] - a[0])) -v n="$requests" -v hz="$CLK_TCK" \
+    'BEGIN { printf "%.0f", t * 1e6 / hz / n }')"
+  CPU_SERVER_US="$(awk -v t=$((b[1] - a[1])) -v n="$requests" -v hz="$CLK_TCK" \
+    'BEGIN { printf "%.0f", t * 1e6 / hz / n }')"
+  BUSY_PCT="$(awk -v b=$((b[2] - a[2])) -v t=$((b[3] - a[3])) \
+    'BEGIN { printf "%.0f", t > 0 ? 100 * b / t : 0 }')"
+  [[ -n "$PG_DIR" ]] || CPU_PG_US="-"
+}
+
+# ---- results -------------------------------------------------------------------------------------
+declare -A R  # R[<case>.<field>]: rps p50 p99 p999 errors client_us server_us pg_us busy
+
+kv() {  # kv <line> <key>: the value of key=value in a line
+  sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"
+}
+
+# Prints "p50 p99 p999" in ms from pgbench per-transaction logs (latency in µs, 3rd column).
+pgbench_percentiles() {
+  cat "$@" | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n | awk '
+    { v[NR] = $1 }
+    END {
+      split("0.5 0.99 0.999", q, " ")
+      for (i = 1; i <= 3; i++) {
+        r = q[i] * NR; k = int(r); if (k < r) k++; if (k < 1) k = 1
+        printf "%.3f ", (NR ? v[k] : 0) / 1000
+      }
+    }'
+}
+
+prepare_run() {  # Same starting state for every measured run.
+  psql_q -c "VACUUM ANALYZE orders.orders, orders.order_items" >/dev/null
+  psql_q -c "CHECKPOINT" >/dev/null 2>&1 || true
+}
+
+# run_pgbench <case> <script> [pgbench args...]
+run_pgbench() {
+  local name="$1" script="$2"
+  shift 2
+  local -a args=(-n -M prepared -c "$CLIENTS" -j "${BENCH_PGBENCH_JOBS:-2}" -f "$script" "$@")
+  log "$name: pgbench warmup ${WARMUP}s, then ${DURATION}s"
+  if ((WARMUP > 0)); then
+    "$PGBENCH" "${args[@]}" -T "$WARMUP" "$DSN" >"$WORK/$name.warmup.out" 2>&1 ||
+      { cat "$WORK/$name.warmup.out" >&2; die "$name: pgbench warmup failed"; }
+  fi
+  prepare_run
+  mkdir -p "$WORK/$name.logs"
+  local before after times
+  before="$(snapshot)"
+  if ! { TIMEFORMAT='%3U %3S'; time (cd "$WORK/$name.logs" &&
+        "$PGBENCH" "${args[@]}" -T "$DURATION" -l --log-prefix=tx "$DSN" \
+        >"$WORK/$name.out" 2>&1); } 2>"$WORK/$name.time"; then
+    cat "$WORK/$name.out" >&2
+    die "$name: pgbench failed"
+  fi
+  sleep 0.5  # Let the benchmark's backends exit and be reaped, so their CPU is counted.
+  after="$(snapshot)"
+  local out tps processed failed
+  out="$(cat "$WORK/$name.out")"
+  tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | tail -n1)"
+  processed="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")"
+  failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")"
+  [[ -n "$tps" && -n "$processed" ]] || { echo "$out" >&2; die "$name: cannot parse pgbench output"; }
+  read -r times <"$WORK/$name.time" || true
+  local -a pct
+  read -r -a pct <<<"$(pgbench_percentiles "$WORK/$name.logs"/tx.*)"
+  cpu_between "$before" "$after" "$processed"
+  R[$name.rps]="$tps"
+  R[$name.p50]="${pct[0]}"
+  R[$name.p99]="${pct[1]}"
+  R[$name.p999]="${pct[2]}"
+  R[$name.errors]="${failed:-0}"
+  R[$name.client_us]="$(awk -v u="${times% *}" -v s="${times#* }" -v n="$processed" \
+    'BEGIN { printf "%.0f", (u + s) * 1e6 / (n > 0 ? n : 1) }')"
+  R[$name.server_us]="-"
+  R[$name.pg_us]="$CPU_PG_US"
+  R[$name.busy]="$BUSY_PCT"
+}
+
+# run_loadgen <case> <rpc>
+run_loadgen() {
+  local name="$1" rpc="$2"
+  log "$name: load_generator --rpc=$rpc, warmup ${WARMUP}s, then ${DURATION}s"
+  prepare_run
+  local marker="$WORK/$name.window"
+  "$LOADGEN_BIN" --target="127.0.0.1:${PORT}" --rpc="$rpc" --concurrency="$CLIENTS" \
+    --duration="${DURATION}s" --warmup="${WARMUP}s" --get_pool_size="$GET_POOL" \
+    --window_file="$marker" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null && [[ ! -e "$marker" ]]; do sleep 0.02; done
+  local before after rc=0
+  before="$(snapshot)"
+  wait "$pid" || rc=$?
+  after="$(snapshot)"
+  local line
+  line="$(grep '^rpc=' "$WORK/$name.out" || true)"
+  if [[ -z "$line" || $rc -ne 0 ]]; then
+    cat "$WORK/$name.out" "$WORK/$name.err" >&2
+    tail -n 20 "$WORK/server.log" >&2
+    die "$name: load_generator failed (exit $rc)"
+  fi
+  local ok errors
+  ok="$(kv "$line" ok)"
+  errors="$(kv "$line" errors)"
+  cpu_between "$before" "$after" $((ok + errors))
+  R[$name.rps]="$(kv "$line" throughput_rps)"
+  R[$name.p50]="$(kv "$line" p50_ms)"
+  R[$name.p99]="$(kv "$line" p99_ms)"
+  R[$name.p999]="$(kv "$line" p999_ms)"
+  R[$name.errors]="$errors"
+  R[$name.client_us]="$(awk -v c="$(kv "$line" client_cpu_s)" -v n=$((ok + errors)) \
+    'BEGIN { printf "%.0f", c * 1e6 / (n > 0 ? n : 1) }')"
+  R[$name.server_us]="$CPU_SERVER_US"
+  R[$name.pg_us]="$CPU_PG_US"
+  R[$name.busy]="$BUSY_PCT"
+}
+
+# Numbers the orders stored so far 1..N in bench.order_ids for get_order.pgbench.
+seed_order_ids() {
+  psql_q >/dev/null <<'EOF'
+CREATE SCHEMA IF NOT EXISTS bench;
+DROP TABLE IF EXISTS bench.order_ids;
+CREATE TABLE bench.order_ids AS
+  SELECT (row_number() OVER ())::int AS n, id FROM (SELECT id FROM orders.orders LIMIT 200000) s;
+ALTER TABLE bench.order_ids ADD PRIMARY KEY (n);
+ANALYZE bench.order_ids;
+EOF
+  psql_q -c "SELECT count(*) FROM bench.order_ids"
+}
+
+# ---- the runs ------------------------------------------------------------------------------------
+run_pgbench create_pgbench "$SCRIPT_DIR/create_order.pgbench"
+run_loadgen create_server create_order
+ORDER_COUNT="$(seed_order_ids)"
+((ORDER_COUNT > 0)) || die "no orders stored to read"
+run_pgbench get_pgbench "$SCRIPT_DIR/get_order.pgbench" -D "order_count=${ORDER_COUNT}"
+run_loadgen get_server get_order
+
+# ---- summary -------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
+CREATE_RATIO="$(ratio "${R[create_server.rps]}" "${R[create_pgbench.rps]}")"
+GET_RATIO="$(ratio "${R[get_server.rps]}" "${R[get_pgbench.rps]}")"
+CREATE_OK="$(awk -v r="$CREATE_RATIO" 'BEGIN { print (r >= 0.70) ? "PASS" : "FAIL" }')"
+GET_OK="$(awk -v p="${R[get_server.p99]}" 'BEGIN { print (p < 5.0) ? "PASS" : "FAIL" }')"
+
+echo
+echo "== order_platform benchmark: ${CLIENTS} clients, ${DURATION}s measured after ${WARMUP}s warmup," \
+  "server pool ${POOL_SIZE}, PostgreSQL $("$PSQL" -X -At "$DSN" -c 'SHOW server_version' | cut -d' ' -f1) (${PG_MODE}), $(nproc) CPUs"
+printf '%-13s %-8s %10s %8s %8s %8s %7s | %9s %9s %9s | %5s\n' \
+  workload driver "req/s" p50_ms p99_ms p999_ms errors "client_us" "server_us" "pg_us" "busy%"
+for name in create_pgbench create_server get_pgbench get_server; do
+  printf '%-13s %-8s %10.1f %8.3f %8.3f %8.3f %7s | %9s %9s %9s | %5s\n' \
+    "${name%_*}_order" "${name#*_}" "${R[$name.rps]}" "${R[$name.p50]}" "${R[$name.p99]}" \
+    "${R[$name.p999]}" "${R[$name.errors]}" "${R[$name.client_us]}" "${R[$name.server_us]}" \
+    "${R[$name.pg_us]}" "${R[$name.busy]}"
+done
+echo "(*_us: CPU microseconds per request spent by the client, the server and PostgreSQL;" \
+  "busy%: whole machine, all CPUs, during the run)"
+echo
+echo "create_order  server/pgbench throughput ${CREATE_RATIO}  (target >= 0.70)  ${CREATE_OK}"
+echo "get_order     server/pgbench throughput ${GET_RATIO};" \
+  "server p99 ${R[get_server.p99]} ms  (target < 5 ms)  ${GET_OK}"
+
+if ((CHECK_TARGETS)); then
+  [[ "$CREATE_OK" == PASS && "$GET_OK" == PASS ]] || exit 1
+else
+  echo "(targets not enforced: --skip-target-check)"
+fi

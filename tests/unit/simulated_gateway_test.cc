@@ -1,0 +1,158 @@
+// The simulated payment gateway: every test token of payments.proto behaves as documented,
+// deterministically and safely under concurrent use.
+#include "services/payments/simulated_gateway.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+
+namespace order_platform::payments {
+namespace {
+
+GatewayRequest Request(const std::string& token, const std::string& key = "key-1") {
+  GatewayRequest request;
+  request.idempotency_key = key;
+  request.payment_token = token;
+  request.amount = Money{"USD", 1000};
+  return request;
+}
+
+void ExpectEveryCallApproved(SimulatedGateway& gateway, const std::string& token) {
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request(token, "auth"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE(auth->approved);
+  EXPECT_EQ(auth->reference, SimulatedGateway::ReferenceFor("auth"));
+  EXPECT_TRUE(auth->decline_reason.empty());
+  EXPECT_TRUE(gateway.Capture(Request(token, "capture")).ok());
+  EXPECT_TRUE(gateway.Void(Request(token, "void")).ok());
+  EXPECT_TRUE(gateway.Refund(Request(token, "refund")).ok());
+}
+
+TEST(SimulatedGatewayTest, ApproveTokenApprovesEveryCall) {
+  SimulatedGateway gateway;
+  ExpectEveryCallApproved(gateway, "tok_approve");
+}
+
+TEST(SimulatedGatewayTest, UnknownTokenApprovesEveryCall) {
+  SimulatedGateway gateway;
+  ExpectEveryCallApproved(gateway, "tok_anything_else");
+  ExpectEveryCallApproved(gateway, "tok_transient_x");  // Not a number: an ordinary token.
+  ExpectEveryCallApproved(gateway, "tok_slow_");
+}
+
+TEST(SimulatedGatewayTest, DeclineTokenDeclinesAuthorizationAsCardDeclined) {
+  SimulatedGateway gateway;
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_decline"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_FALSE(auth->approved);
+  EXPECT_EQ(auth->decline_reason, "card declined");
+  EXPECT_TRUE(auth->reference.empty());
+}
+
+TEST(SimulatedGatewayTest, InsufficientFundsTokenDeclinesAuthorizationWithThatReason) {
+  SimulatedGateway gateway;
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_insufficient_funds"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_FALSE(auth->approved);
+  EXPECT_EQ(auth->decline_reason, "insufficient funds");
+}
+
+TEST(SimulatedGatewayTest, TransientTokenFailsFirstNCallsPerKeyThenApproves) {
+  SimulatedGateway gateway;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_transient_2", "a"));
+    EXPECT_EQ(auth.status().code(), absl::StatusCode::kUnavailable) << i;
+  }
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_transient_2", "a"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE(auth->approved);
+  EXPECT_TRUE(gateway.Authorize(Request("tok_transient_2", "a")).ok());
+  EXPECT_EQ(gateway.CallCount("a"), 4);
+
+  // A different key starts its own count, for every kind of call.
+  EXPECT_EQ(gateway.Capture(Request("tok_transient_2", "c")).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(gateway.Capture(Request("tok_transient_2", "c")).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(gateway.Capture(Request("tok_transient_2", "c")).ok());
+  EXPECT_EQ(gateway.Refund(Request("tok_transient_1", "r")).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(gateway.Refund(Request("tok_transient_1", "r")).ok());
+  EXPECT_EQ(gateway.Void(Request("tok_transient_1", "v")).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(gateway.Void(Request("tok_transient_1", "v")).ok());
+}
+
+TEST(SimulatedGatewayTest, TransientZeroNeverFails) {
+  SimulatedGateway gateway;
+  EXPECT_TRUE(gateway.Authorize(Request("tok_transient_0")).ok());
+}
+
+TEST(SimulatedGatewayTest, SlowTokenWaitsThenApproves) {
+  SimulatedGateway gateway;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_slow_100"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE(auth->approved);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(100));
+}
+
+TEST(SimulatedGatewayTest, SlowTokenPastTheDeadlineIsDeadlineExceededAtTheDeadline) {
+  SimulatedGateway gateway;
+  GatewayRequest request = Request("tok_slow_5000");
+  const absl::Time start = absl::Now();
+  request.deadline = start + absl::Milliseconds(50);
+  absl::Status status = gateway.Capture(request);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(45));
+  EXPECT_LT(took, absl::Seconds(2));
+}
+
+TEST(SimulatedGatewayTest, RefundFailsTokenApprovesEverythingButRefund) {
+  SimulatedGateway gateway;
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_refund_fails", "a"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE(auth->approved);
+  EXPECT_TRUE(gateway.Capture(Request("tok_refund_fails", "c")).ok());
+  EXPECT_TRUE(gateway.Void(Request("tok_refund_fails", "v")).ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(gateway.Refund(Request("tok_refund_fails", "r")).code(),
+              absl::StatusCode::kUnavailable);
+  }
+}
+
+TEST(SimulatedGatewayTest, ReferenceIsDeterministicPerIdempotencyKey) {
+  SimulatedGateway first;
+  SimulatedGateway second;
+  const std::string a = first.Authorize(Request("tok_approve", "k1"))->reference;
+  EXPECT_EQ(a, second.Authorize(Request("tok_approve", "k1"))->reference);
+  EXPECT_EQ(a, first.Authorize(Request("tok_approve", "k1"))->reference);
+  EXPECT_NE(a, first.Authorize(Request("tok_approve", "k2"))->reference);
+  EXPECT_EQ(a.rfind("sim_", 0), 0u) << a;
+  EXPECT_EQ(a.size(), 4u + 16u) << a;
+}
+
+TEST(SimulatedGatewayTest, ConcurrentCallsWithOneKeyCountEveryCallOnce) {
+  SimulatedGateway gateway;
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 50;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kCalls; ++i) {
+        if (!gateway.Authorize(Request("tok_transient_10", "shared")).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 10);
+  EXPECT_EQ(gateway.CallCount("shared"), kThreads * kCalls);
+}
+
+}  // namespace
+}  // namespace order_platform::payments
