@@ -15,15 +15,15 @@ using payments::PaymentOperation;
 using payments::PaymentStatus;
 
 // One column list for every read of a payment; PaymentFromRow maps it.
-#define OP_PAYMENT_COLUMNS                                                                   \
-  "id::text, order_id, request_id, request_fingerprint, payment_token, currency, "           \
+#define OP_PAYMENT_COLUMNS                                                                    \
+  "id::text, order_id, request_id, request_fingerprint, payment_token, currency, "            \
   "amount_minor, captured_minor, refunded_minor, status, decline_reason, gateway_reference, " \
   "version, " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at")
 
 // One column list for every read of an operation record; OperationFromRow maps it.
-#define OP_OPERATION_COLUMNS                                                       \
-  "request_id, payment_id::text, kind, amount_minor, request_fingerprint, reason, " \
-  OP_EPOCH_US("created_at")
+#define OP_OPERATION_COLUMNS                                                                     \
+  "request_id, payment_id::text, kind, amount_minor, request_fingerprint, reason, " OP_EPOCH_US( \
+      "created_at")
 
 constexpr Statement kInsertPayment{
     "payments.insert",
@@ -34,13 +34,12 @@ constexpr Statement kInsertPayment{
     " ON CONFLICT (request_id) DO NOTHING"
     " RETURNING " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at")};
 
-constexpr Statement kSelectPaymentByRequestId{
-    "payments.select_by_request_id",
-    "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE request_id = $1"};
+constexpr Statement kSelectPaymentByRequestId{"payments.select_by_request_id",
+                                              "SELECT " OP_PAYMENT_COLUMNS
+                                              " FROM payments.payments WHERE request_id = $1"};
 
 constexpr Statement kSelectPayment{
-    "payments.select",
-    "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE id = $1::uuid"};
+    "payments.select", "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE id = $1::uuid"};
 
 constexpr Statement kSelectPaymentForUpdate{
     "payments.select_for_update",
@@ -52,9 +51,9 @@ constexpr Statement kUpdatePayment{
     " decline_reason = $5, gateway_reference = $6, version = version + 1, updated_at = now()"
     " WHERE id = $1::uuid RETURNING version, " OP_EPOCH_US("updated_at")};
 
-constexpr Statement kSelectOperation{
-    "payments.select_operation",
-    "SELECT " OP_OPERATION_COLUMNS " FROM payments.operations WHERE request_id = $1"};
+constexpr Statement kSelectOperation{"payments.select_operation",
+                                     "SELECT " OP_OPERATION_COLUMNS
+                                     " FROM payments.operations WHERE request_id = $1"};
 
 constexpr Statement kInsertOperation{
     "payments.insert_operation",
@@ -66,8 +65,9 @@ constexpr Statement kInsertOperation{
 
 // Keyset pages, newest first; one statement per filter so each uses its own index. $1/$2 is the
 // cursor (exclusive), $3 the limit, then the filters.
-#define OP_LIST_PAYMENTS(where)                                                      \
-  "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE (created_at, id) < "   \
+#define OP_LIST_PAYMENTS(where)                                                     \
+  "SELECT " OP_PAYMENT_COLUMNS                                                      \
+  " FROM payments.payments WHERE (created_at, id) < "                               \
   "('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid) " where \
   " ORDER BY created_at DESC, id DESC LIMIT $3"
 
@@ -89,7 +89,8 @@ Payment PaymentFromRow(const pqxx::row& row) {
   p.amount = Money{row[5].as<std::string>(), row[6].as<int64_t>()};
   p.captured_minor = row[7].as<int64_t>();
   p.refunded_minor = row[8].as<int64_t>();
-  p.status = payments::ParsePaymentStatus(row[9].as<std::string>()).value_or(PaymentStatus::kPending);
+  p.status =
+      payments::ParsePaymentStatus(row[9].as<std::string>()).value_or(PaymentStatus::kPending);
   p.decline_reason = row[10].as<std::string>();
   p.gateway_reference = row[11].as<std::string>();
   p.version = row[12].as<int64_t>();
@@ -103,7 +104,8 @@ PaymentOperation OperationFromRow(const pqxx::row& row) {
   PaymentOperation op;
   op.request_id = row[0].as<std::string>();
   op.payment_id = row[1].as<std::string>();
-  op.kind = payments::ParseOperationKind(row[2].as<std::string>()).value_or(OperationKind::kCapture);
+  op.kind =
+      payments::ParseOperationKind(row[2].as<std::string>()).value_or(OperationKind::kCapture);
   op.amount_minor = row[3].as<int64_t>();
   op.request_fingerprint = static_cast<uint64_t>(row[4].as<int64_t>());
   op.reason = row[5].as<std::string>();
@@ -125,9 +127,9 @@ absl::StatusOr<Payment> MutateAndSave(pqxx::transaction_base& tx, const Payment&
                                       absl::FunctionRef<absl::Status(Payment&)> mutate) {
   Payment payment = before;
   OP_RETURN_IF_ERROR(mutate(payment));
-  pqxx::row r = Exec(tx, kUpdatePayment, before.id, payment.captured_minor,
-                     payment.refunded_minor, PaymentStatusName(payment.status),
-                     payment.decline_reason, payment.gateway_reference)[0];
+  pqxx::row r =
+      Exec(tx, kUpdatePayment, before.id, payment.captured_minor, payment.refunded_minor,
+           PaymentStatusName(payment.status), payment.decline_reason, payment.gateway_reference)[0];
   // Immutable fields come from the stored row, whatever `mutate` did to them.
   Payment saved = before;
   saved.captured_minor = payment.captured_minor;
@@ -169,8 +171,8 @@ absl::StatusOr<payments::CreatePaymentResult> PgPaymentRepository::CreatePending
             Exec(tx, kInsertPayment, payment.id, payment.order_id, payment.request_id,
                  static_cast<int64_t>(payment.request_fingerprint), payment.payment_token,
                  payment.amount.currency, payment.amount.minor, payment.captured_minor,
-                 payment.refunded_minor, PaymentStatusName(payment.status),
-                 payment.decline_reason, payment.gateway_reference);
+                 payment.refunded_minor, PaymentStatusName(payment.status), payment.decline_reason,
+                 payment.gateway_reference);
         if (!inserted.empty()) {
           result.payment = payment;
           result.payment.version = 1;
@@ -205,9 +207,9 @@ absl::StatusOr<PaymentOperation> PgPaymentRepository::GetOperation(absl::string_
       pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
       [&](pqxx::transaction_base& tx) -> absl::Status {
         pqxx::result rows = Exec(tx, kSelectOperation, std::string(request_id));
-        result = rows.empty() ? absl::StatusOr<PaymentOperation>(
-                                    NotFound("payment operation", request_id))
-                              : OperationFromRow(rows[0]);
+        result = rows.empty()
+                     ? absl::StatusOr<PaymentOperation>(NotFound("payment operation", request_id))
+                     : OperationFromRow(rows[0]);
         return absl::OkStatus();
       }));
   return result;
@@ -216,8 +218,7 @@ absl::StatusOr<PaymentOperation> PgPaymentRepository::GetOperation(absl::string_
 absl::StatusOr<payments::PaymentPage> PgPaymentRepository::List(
     const payments::PaymentListQuery& query) {
   // No cursor: start above every real row.
-  const int64_t cursor_us =
-      query.after ? absl::ToUnixMicros(query.after->time) : kEndOfTimeMicros;
+  const int64_t cursor_us = query.after ? absl::ToUnixMicros(query.after->time) : kEndOfTimeMicros;
   const std::string cursor_id =
       query.after ? query.after->id : "ffffffff-ffff-ffff-ffff-ffffffffffff";
   // Fetch one extra row to learn whether another page follows.
@@ -226,10 +227,9 @@ absl::StatusOr<payments::PaymentPage> PgPaymentRepository::List(
   OP_RETURN_IF_ERROR(RunTransaction(
       pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
       [&](pqxx::transaction_base& tx) -> absl::Status {
-        pqxx::result r = query.order_id
-                             ? Exec(tx, kListPaymentsByOrder, cursor_us, cursor_id, limit,
-                                    *query.order_id)
-                             : Exec(tx, kListPayments, cursor_us, cursor_id, limit);
+        pqxx::result r = query.order_id ? Exec(tx, kListPaymentsByOrder, cursor_us, cursor_id,
+                                               limit, *query.order_id)
+                                        : Exec(tx, kListPayments, cursor_us, cursor_id, limit);
         rows.clear();
         for (const pqxx::row& row : r) rows.push_back(PaymentFromRow(row));
         return absl::OkStatus();
@@ -246,12 +246,11 @@ absl::StatusOr<payments::PaymentPage> PgPaymentRepository::List(
 absl::StatusOr<Payment> PgPaymentRepository::Update(
     absl::string_view payment_id, absl::FunctionRef<absl::Status(Payment&)> mutate) {
   Payment saved;
-  OP_RETURN_IF_ERROR(
-      RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        OP_ASSIGN_OR_RETURN(const Payment locked, LockPayment(tx, std::string(payment_id)));
-        OP_ASSIGN_OR_RETURN(saved, MutateAndSave(tx, locked, mutate));
-        return absl::OkStatus();
-      }));
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    OP_ASSIGN_OR_RETURN(const Payment locked, LockPayment(tx, std::string(payment_id)));
+    OP_ASSIGN_OR_RETURN(saved, MutateAndSave(tx, locked, mutate));
+    return absl::OkStatus();
+  }));
   return saved;
 }
 

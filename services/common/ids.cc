@@ -65,7 +65,10 @@ bool IsCanonicalUuid(absl::string_view value) {
 }
 
 absl::StatusOr<uint32_t> BucketOfOrderId(absl::string_view order_id) {
-  if (!IsCanonicalUuid(order_id) || order_id[14] != '7') {
+  const char variant = order_id.size() == 36 ? order_id[19] : '0';
+  const bool rfc_variant = variant == '8' || variant == '9' || variant == 'a' || variant == 'b' ||
+                           variant == 'A' || variant == 'B';
+  if (!IsCanonicalUuid(order_id) || order_id[14] != '7' || !rfc_variant) {
     return absl::InvalidArgumentError("not a UUIDv7 order id");
   }
   // Characters 15..17 hold the 12 rand_a bits.

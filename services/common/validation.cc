@@ -42,6 +42,7 @@ bool IsValidUtf8WithoutControls(absl::string_view s) {
         (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) {
       return false;
     }
+    if (cp >= 0x80 && cp <= 0x9f) return false;  // C1 control characters.
     i += extra + 1;
   }
   return true;

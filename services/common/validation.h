@@ -9,7 +9,7 @@
 
 namespace order_platform {
 
-// A client idempotency key: 1-128 printable ASCII characters.
+// A client idempotency key: 1-128 printable ASCII characters, no spaces.
 absl::Status ValidateRequestId(absl::string_view value, absl::string_view field = "request_id");
 
 // An opaque identifier chosen by a caller (customer id, order reference): 1-`max_len` printable
@@ -20,7 +20,8 @@ absl::Status ValidateIdentifier(absl::string_view value, absl::string_view field
 // A SKU: 1-64 characters of [A-Za-z0-9._-].
 absl::Status ValidateSku(absl::string_view value, absl::string_view field);
 
-// Free text shown to people (names, reasons): valid UTF-8 without control characters, at most
+// Free text shown to people (names, reasons): valid UTF-8 without control characters (C0, DEL,
+// C1), at most
 // `max_len` bytes, non-empty when `required`.
 absl::Status ValidateText(absl::string_view value, absl::string_view field, size_t max_len,
                           bool required);

@@ -27,8 +27,7 @@ absl::Time MemoryPaymentRepository::NextTimestamp() {
   return last_timestamp_;
 }
 
-absl::StatusOr<CreatePaymentResult> MemoryPaymentRepository::CreatePending(
-    const Payment& payment) {
+absl::StatusOr<CreatePaymentResult> MemoryPaymentRepository::CreatePending(const Payment& payment) {
   absl::MutexLock lock(&mu_);
   if (auto it = id_by_request_.find(payment.request_id); it != id_by_request_.end()) {
     return CreatePaymentResult{payments_.at(it->second), false};

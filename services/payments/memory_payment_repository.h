@@ -21,8 +21,7 @@ class MemoryPaymentRepository final : public PaymentRepository {
   absl::StatusOr<Payment> Update(absl::string_view payment_id,
                                  absl::FunctionRef<absl::Status(Payment&)> mutate) override;
   absl::StatusOr<ApplyOperationResult> ApplyOperation(
-      const PaymentOperation& operation,
-      absl::FunctionRef<absl::Status(Payment&)> mutate) override;
+      const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) override;
 
  private:
   absl::Time NextTimestamp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

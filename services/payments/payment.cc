@@ -9,17 +9,19 @@ namespace order_platform::payments {
 namespace {
 
 constexpr PaymentStatus kAllStatuses[] = {
-    PaymentStatus::kPending,  PaymentStatus::kAuthorized,        PaymentStatus::kDeclined,
-    PaymentStatus::kCaptured, PaymentStatus::kVoided,            PaymentStatus::kPartiallyRefunded,
+    PaymentStatus::kPending,  PaymentStatus::kAuthorized, PaymentStatus::kDeclined,
+    PaymentStatus::kCaptured, PaymentStatus::kVoided,     PaymentStatus::kPartiallyRefunded,
     PaymentStatus::kRefunded,
 };
 
 absl::Status NotAllowed(const Payment& payment, absl::string_view what) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "payment ", payment.id, " is ", PaymentStatusName(payment.status), "; ", what));
+  return absl::FailedPreconditionError(
+      absl::StrCat("payment ", payment.id, " is ", PaymentStatusName(payment.status), "; ", what));
 }
 
-absl::Status NegativeAmount() { return InvalidField("amount.amount_minor", "must not be negative"); }
+absl::Status NegativeAmount() {
+  return InvalidField("amount.amount_minor", "must not be negative");
+}
 
 // "all" for a zero (whole-amount) request whatever its currency, else "<currency> <minor>".
 std::string CanonicalAmount(const Money& requested) {
@@ -86,9 +88,9 @@ absl::Status Payment::Capture(int64_t amount_minor) {
   }
   if (amount_minor < 0) return NegativeAmount();
   if (amount_minor > amount.minor) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot capture ", FormatMoney(Money{amount.currency, amount_minor}), " of payment ", id,
-        ": only ", FormatMoney(amount), " is authorized"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot capture ", FormatMoney(Money{amount.currency, amount_minor}),
+                     " of payment ", id, ": only ", FormatMoney(amount), " is authorized"));
   }
   captured_minor = amount_minor == 0 ? amount.minor : amount_minor;
   status = PaymentStatus::kCaptured;
@@ -118,10 +120,10 @@ absl::Status Payment::Refund(int64_t amount_minor) {
   if (amount_minor < 0) return NegativeAmount();
   const int64_t remaining = captured_minor - refunded_minor;
   if (amount_minor > remaining) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot refund ", FormatMoney(Money{amount.currency, amount_minor}), " of payment ", id,
-        ": only ", FormatMoney(Money{amount.currency, remaining}), " of ",
-        FormatMoney(captured()), " captured is left to refund"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot refund ", FormatMoney(Money{amount.currency, amount_minor}),
+                     " of payment ", id, ": only ", FormatMoney(Money{amount.currency, remaining}),
+                     " of ", FormatMoney(captured()), " captured is left to refund"));
   }
   refunded_minor += amount_minor == 0 ? remaining : amount_minor;
   status = refunded_minor == captured_minor ? PaymentStatus::kRefunded
@@ -208,8 +210,8 @@ uint64_t VoidFingerprint(absl::string_view payment_id) {
 
 uint64_t RefundFingerprint(absl::string_view payment_id, const Money& requested,
                            absl::string_view reason) {
-  return Fingerprint(absl::StrCat("refund\x1f", payment_id, "\x1f", CanonicalAmount(requested),
-                                  "\x1f", reason));
+  return Fingerprint(
+      absl::StrCat("refund\x1f", payment_id, "\x1f", CanonicalAmount(requested), "\x1f", reason));
 }
 
 }  // namespace order_platform::payments

@@ -135,7 +135,7 @@ struct PaymentOperation {
   int64_t amount_minor = 0;
   // Fingerprint of the request (see the *Fingerprint functions below).
   uint64_t request_fingerprint = 0;
-  std::string reason;       // Refund reason; empty otherwise.
+  std::string reason;      // Refund reason; empty otherwise.
   absl::Time create_time;  // Set by the repository.
 };
 

@@ -115,7 +115,8 @@ grpc::Status PaymentServiceHandler::ListPayments(grpc::ServerContext*,
   return HandleRpc("ListPayments", {}, [&]() -> absl::Status {
     ListPaymentsParams params{request->order_id(), request->page_size(), request->page_token()};
     OP_ASSIGN_OR_RETURN(ListPaymentsResult result, service_.List(params));
-    for (const Payment& payment : result.payments) PaymentToProto(payment, response->add_payments());
+    for (const Payment& payment : result.payments)
+      PaymentToProto(payment, response->add_payments());
     response->set_next_page_token(result.next_page_token);
     return absl::OkStatus();
   });

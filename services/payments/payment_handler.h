@@ -21,13 +21,11 @@ class PaymentServiceHandler final : public v1::PaymentService::Service {
                               v1::Payment* response) override;
   grpc::Status VoidPayment(grpc::ServerContext* context, const v1::VoidPaymentRequest* request,
                            v1::Payment* response) override;
-  grpc::Status RefundPayment(grpc::ServerContext* context,
-                             const v1::RefundPaymentRequest* request,
+  grpc::Status RefundPayment(grpc::ServerContext* context, const v1::RefundPaymentRequest* request,
                              v1::Payment* response) override;
   grpc::Status GetPayment(grpc::ServerContext* context, const v1::GetPaymentRequest* request,
                           v1::Payment* response) override;
-  grpc::Status ListPayments(grpc::ServerContext* context,
-                            const v1::ListPaymentsRequest* request,
+  grpc::Status ListPayments(grpc::ServerContext* context, const v1::ListPaymentsRequest* request,
                             v1::ListPaymentsResponse* response) override;
 
  private:

@@ -72,17 +72,17 @@ absl::StatusOr<Payment> PaymentService::Authorize(const AuthorizeRequest& reques
   OP_ASSIGN_OR_RETURN(AuthorizationResult result,
                       gateway_.Authorize(GatewayRequestFor(payment, request.request_id,
                                                            payment.amount.minor, deadline)));
-  absl::StatusOr<Payment> saved =
-      repository_.Update(payment.id, [&](Payment& p) -> absl::Status {
-        // Completed (or voided) by a concurrent call meanwhile: keep what it recorded.
-        if (p.status != PaymentStatus::kPending) return NothingToDo();
-        return result.approved ? p.MarkAuthorized(result.reference)
-                               : p.MarkDeclined(result.decline_reason);
-      });
+  absl::StatusOr<Payment> saved = repository_.Update(payment.id, [&](Payment& p) -> absl::Status {
+    // Completed (or voided) by a concurrent call meanwhile: keep what it recorded.
+    if (p.status != PaymentStatus::kPending) return NothingToDo();
+    return result.approved ? p.MarkAuthorized(result.reference)
+                           : p.MarkDeclined(result.decline_reason);
+  });
   if (!saved.ok() && IsNothingToDo(saved.status())) return repository_.Get(payment.id);
   if (saved.ok() && !result.approved) {
     Log(LogLevel::kInfo, "payment declined",
-        {{"payment_id", saved->id}, {"order_id", saved->order_id},
+        {{"payment_id", saved->id},
+         {"order_id", saved->order_id},
          {"reason", saved->decline_reason}});
   }
   return saved;
@@ -101,8 +101,7 @@ absl::StatusOr<std::optional<Payment>> PaymentService::Replay(absl::string_view 
 absl::StatusOr<Payment> PaymentService::Record(const PaymentOperation& operation,
                                                absl::FunctionRef<absl::Status(Payment&)> mutate) {
   OP_ASSIGN_OR_RETURN(ApplyOperationResult result, repository_.ApplyOperation(operation, mutate));
-  if (!result.applied &&
-      result.operation.request_fingerprint != operation.request_fingerprint) {
+  if (!result.applied && result.operation.request_fingerprint != operation.request_fingerprint) {
     return RequestIdReused(operation.request_id);
   }
   return std::move(result.payment);
@@ -125,13 +124,12 @@ absl::StatusOr<Payment> PaymentService::Capture(const CapturePaymentParams& para
   OP_RETURN_IF_ERROR(gateway_.Capture(
       GatewayRequestFor(payment, params.request_id, after.captured_minor, deadline)));
 
-  const PaymentOperation operation = OperationRecord(
-      OperationKind::kCapture, params.request_id, id, after.captured_minor, fingerprint, "");
+  const PaymentOperation operation = OperationRecord(OperationKind::kCapture, params.request_id, id,
+                                                     after.captured_minor, fingerprint, "");
   return Record(operation, [&](Payment& p) { return p.Capture(requested); });
 }
 
-absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params,
-                                             absl::Time deadline) {
+absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params, absl::Time deadline) {
   OP_RETURN_IF_ERROR(ValidateRequestId(params.request_id));
   OP_RETURN_IF_ERROR(ValidatePaymentId(params.payment_id));
   const std::string id = Lower(params.payment_id);
@@ -143,8 +141,8 @@ absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params,
   if (payment.VoidIsNoOp()) return payment;  // Terminal without a hold: nothing to release.
   Payment after = payment;
   OP_RETURN_IF_ERROR(after.Void());
-  OP_RETURN_IF_ERROR(gateway_.Void(
-      GatewayRequestFor(payment, params.request_id, payment.amount.minor, deadline)));
+  OP_RETURN_IF_ERROR(
+      gateway_.Void(GatewayRequestFor(payment, params.request_id, payment.amount.minor, deadline)));
 
   const PaymentOperation operation =
       OperationRecord(OperationKind::kVoid, params.request_id, id, 0, fingerprint, "");
@@ -172,8 +170,8 @@ absl::StatusOr<Payment> PaymentService::Refund(const RefundPaymentParams& params
 
   // The amount is fixed by what the gateway returned, even if another refund landed meanwhile:
   // the re-check then fails if both no longer fit.
-  const PaymentOperation operation = OperationRecord(
-      OperationKind::kRefund, params.request_id, id, refund_minor, fingerprint, params.reason);
+  const PaymentOperation operation = OperationRecord(OperationKind::kRefund, params.request_id, id,
+                                                     refund_minor, fingerprint, params.reason);
   return Record(operation, [&](Payment& p) { return p.Refund(refund_minor); });
 }
 
@@ -188,8 +186,8 @@ absl::StatusOr<ListPaymentsResult> PaymentService::List(const ListPaymentsParams
     OP_RETURN_IF_ERROR(ValidateIdentifier(params.order_id, "order_id", kMaxOrderIdLength));
     query.order_id = params.order_id;
   }
-  OP_RETURN_IF_ERROR(ValidatePageSize(params.page_size, "page_size", kDefaultPageSize,
-                                      kMaxPageSize, &query.page_size));
+  OP_RETURN_IF_ERROR(ValidatePageSize(params.page_size, "page_size", kDefaultPageSize, kMaxPageSize,
+                                      &query.page_size));
   const uint64_t fingerprint = ListFingerprint(params);
   OP_ASSIGN_OR_RETURN(query.after, DecodePageToken(params.page_token, fingerprint));
   if (query.after && !IsCanonicalUuid(query.after->id)) {

@@ -45,7 +45,7 @@ struct RefundPaymentParams {
 };
 
 struct ListPaymentsParams {
-  std::string order_id;  // Empty: every order.
+  std::string order_id;   // Empty: every order.
   int32_t page_size = 0;  // 0: kDefaultPageSize.
   std::string page_token;
 };
@@ -101,8 +101,7 @@ class PaymentService {
  private:
   // The payment of an already recorded operation `request_id`, or nullopt when none is
   // recorded. ALREADY_EXISTS when it was recorded for a request with another fingerprint.
-  absl::StatusOr<std::optional<Payment>> Replay(absl::string_view request_id,
-                                                uint64_t fingerprint);
+  absl::StatusOr<std::optional<Payment>> Replay(absl::string_view request_id, uint64_t fingerprint);
 
   // Records `operation` with `mutate` re-checked on the locked payment; a concurrent replay
   // that won the race is returned like a replay.

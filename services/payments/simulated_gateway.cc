@@ -52,8 +52,7 @@ absl::Status SimulatedGateway::Simulate(Kind kind, const GatewayRequest& request
   if (const int64_t failures = NumberAfter(token, kTransientPrefix);
       failures >= 0 && call <= failures) {
     return absl::UnavailableError(absl::StrCat("simulated gateway: transient failure ", call,
-                                               " of ", failures, " for ",
-                                               request.idempotency_key));
+                                               " of ", failures, " for ", request.idempotency_key));
   }
   if (const int64_t delay_ms = NumberAfter(token, kSlowPrefix); delay_ms >= 0) {
     const absl::Time done = absl::Now() + absl::Milliseconds(delay_ms);

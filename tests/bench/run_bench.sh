@@ -18,6 +18,7 @@
 #                             and a `bench` schema written into it; CPU of PostgreSQL not shown)
 #   BENCH_DURATION=10         measured seconds per run (10 or 10s)
 #   BENCH_WARMUP=2            unmeasured seconds before each run
+#   BENCH_ROUNDS=1            pgbench/server pairs per workload; >1 reports medians (noisy hosts)
 #   BENCH_CLIENTS=32          pgbench clients = load_generator threads
 #   BENCH_POOL_SIZE=32        the server's --pool_size
 #   BENCH_GET_POOL=2000       orders load_generator creates before reading random ones
@@ -27,8 +28,8 @@
 #   BENCH_KEEP=0              1: keep the work dir (logs, pgbench per-transaction logs)
 set -euo pipefail
 
-readonly SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
 
 die() { echo "run_bench.sh: $*" >&2; exit 2; }
 log() { echo "run_bench.sh: $*" >&2; }
@@ -54,16 +55,18 @@ done
 [[ "${BENCH_SKIP_TARGETS:-0}" == 1 ]] && CHECK_TARGETS=0
 
 readonly BUILD_DIR="${BUILD_DIR_ARG:-${BUILD_DIR:-${REPO_ROOT}/build}}"
-readonly SERVER_BIN="${ORDER_PLATFORM_BIN:-${BUILD_DIR}/order_platform}"
-readonly LOADGEN_BIN="${LOAD_GENERATOR_BIN:-${BUILD_DIR}/load_generator}"
+SERVER_BIN="$(realpath -m -- "${ORDER_PLATFORM_BIN:-${BUILD_DIR}/order_platform}")"
+LOADGEN_BIN="$(realpath -m -- "${LOAD_GENERATOR_BIN:-${BUILD_DIR}/load_generator}")"
 DURATION="$(seconds "${BENCH_DURATION:-10}")"
 WARMUP="$(seconds "${BENCH_WARMUP:-2}")"
 readonly CLIENTS="${BENCH_CLIENTS:-32}"
 readonly POOL_SIZE="${BENCH_POOL_SIZE:-32}"
 readonly GET_POOL="${BENCH_GET_POOL:-2000}"
 readonly PG_FAST="${BENCH_PG_FAST:-0}"
-readonly CLK_TCK="$(getconf CLK_TCK)"
+readonly ROUNDS="${BENCH_ROUNDS:-1}"
+CLK_TCK="$(getconf CLK_TCK)"
 ((DURATION > 0)) || die "BENCH_DURATION must be > 0"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 
 [[ -x "$SERVER_BIN" ]] || die "no server binary at $SERVER_BIN (build target order_platform)"
 [[ -x "$LOADGEN_BIN" ]] || die "no load generator at $LOADGEN_BIN (build target load_generator)"
@@ -72,7 +75,7 @@ readonly CLK_TCK="$(getconf CLK_TCK)"
 pg_tool() {
   if command -v "$1" >/dev/null 2>&1; then command -v "$1"; return; fi
   local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+  for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
     [[ -x "$d/$1" ]] && { echo "$d/$1"; return; }
   done
   die "$1 not found (install postgresql-client / postgresql-contrib)"
@@ -83,6 +86,7 @@ PSQL="$(pg_tool psql)"
 # ---- lifecycle -----------------------------------------------------------------------------------
 WORK="$(mktemp -d /tmp/order_bench.XXXXXX)"
 chmod 0755 "$WORK"  # The private cluster's directory lives below; its (non-root) owner must reach it.
+cd "$WORK"
 PG_DIR=""
 SERVER_PID=""
 
@@ -181,24 +185,32 @@ snapshot() {  # -> "pg server host_busy host_total"
   echo "$(postgres_ticks) $(proc_ticks "$SERVER_PID") $(host_ticks)"
 }
 
-# Sets CPU_PG_US, CPU_SERVER_US (per request) and BUSY_PCT from two snapshots and a request count.
+# cpu_between <before> <after> <requests> <client CPU seconds>: sets CPU_CLIENT_US, CPU_SERVER_US,
+# CPU_PG_US (per request) and OTHER_PCT: CPU used by processes other than these three, as a
+# percentage of the whole machine (all CPUs) -- the noise from neighbours during the run.
 cpu_between() {
   local -a a b
   read -r -a a <<<"$1"
   read -r -a b <<<"$2"
-  local requests="$3"
-  ((requests > 0)) || requests=1
-  CPU_PG_US="$(awk -v t=$((b[0] - a[0])) -v n="$requests" -v hz="$CLK_TCK" \
-    'BEGIN { printf "%.0f", t * 1e6 / hz / n }')"
-  CPU_SERVER_US="$(awk -v t=$((b[1] - a[1])) -v n="$requests" -v hz="$CLK_TCK" \
-    'BEGIN { printf "%.0f", t * 1e6 / hz / n }')"
-  BUSY_PCT="$(awk -v b=$((b[2] - a[2])) -v t=$((b[3] - a[3])) \
-    'BEGIN { printf "%.0f", t > 0 ? 100 * b / t : 0 }')"
+  local -a v
+  read -r -a v <<<"$(awk -v n="$3" -v client_s="$4" -v hz="$CLK_TCK" \
+    -v pg=$((b[0] - a[0])) -v server=$((b[1] - a[1])) -v busy=$((b[2] - a[2])) \
+    -v total=$((b[3] - a[3])) 'BEGIN {
+      if (n < 1) n = 1
+      other = busy - (pg + server + client_s * hz)
+      if (other < 0) other = 0
+      printf "%.0f %.0f %.0f %.0f", client_s * 1e6 / n, server * 1e6 / hz / n,
+             pg * 1e6 / hz / n, (total > 0 ? 100 * other / total : 0)
+    }')"
+  CPU_CLIENT_US="${v[0]}"
+  CPU_SERVER_US="${v[1]}"
+  CPU_PG_US="${v[2]}"
+  OTHER_PCT="${v[3]}"
   [[ -n "$PG_DIR" ]] || CPU_PG_US="-"
 }
 
 # ---- results -------------------------------------------------------------------------------------
-declare -A R  # R[<case>.<field>]: rps p50 p99 p999 errors client_us server_us pg_us busy
+declare -A R  # R[<case>.<field>]: rps p50 p99 p999 errors client_us server_us pg_us other
 
 kv() {  # kv <line> <key>: the value of key=value in a line
   sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"
@@ -253,17 +265,17 @@ run_pgbench() {
   read -r times <"$WORK/$name.time" || true
   local -a pct
   read -r -a pct <<<"$(pgbench_percentiles "$WORK/$name.logs"/tx.*)"
-  cpu_between "$before" "$after" "$processed"
+  cpu_between "$before" "$after" "$processed" \
+    "$(awk -v u="${times% *}" -v s="${times#* }" 'BEGIN { print u + s }')"
   R[$name.rps]="$tps"
   R[$name.p50]="${pct[0]}"
   R[$name.p99]="${pct[1]}"
   R[$name.p999]="${pct[2]}"
   R[$name.errors]="${failed:-0}"
-  R[$name.client_us]="$(awk -v u="${times% *}" -v s="${times#* }" -v n="$processed" \
-    'BEGIN { printf "%.0f", (u + s) * 1e6 / (n > 0 ? n : 1) }')"
+  R[$name.client_us]="$CPU_CLIENT_US"
   R[$name.server_us]="-"
   R[$name.pg_us]="$CPU_PG_US"
-  R[$name.busy]="$BUSY_PCT"
+  R[$name.other]="$OTHER_PCT"
 }
 
 # run_loadgen <case> <rpc>
@@ -291,22 +303,22 @@ run_loadgen() {
   local ok errors
   ok="$(kv "$line" ok)"
   errors="$(kv "$line" errors)"
-  cpu_between "$before" "$after" $((ok + errors))
+  cpu_between "$before" "$after" $((ok + errors)) "$(kv "$line" client_cpu_s)"
   R[$name.rps]="$(kv "$line" throughput_rps)"
   R[$name.p50]="$(kv "$line" p50_ms)"
   R[$name.p99]="$(kv "$line" p99_ms)"
   R[$name.p999]="$(kv "$line" p999_ms)"
   R[$name.errors]="$errors"
-  R[$name.client_us]="$(awk -v c="$(kv "$line" client_cpu_s)" -v n=$((ok + errors)) \
-    'BEGIN { printf "%.0f", c * 1e6 / (n > 0 ? n : 1) }')"
+  R[$name.client_us]="$CPU_CLIENT_US"
   R[$name.server_us]="$CPU_SERVER_US"
   R[$name.pg_us]="$CPU_PG_US"
-  R[$name.busy]="$BUSY_PCT"
+  R[$name.other]="$OTHER_PCT"
 }
 
 # Numbers the orders stored so far 1..N in bench.order_ids for get_order.pgbench.
 seed_order_ids() {
   psql_q >/dev/null <<'EOF'
+SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS bench;
 DROP TABLE IF EXISTS bench.order_ids;
 CREATE TABLE bench.order_ids AS
@@ -318,37 +330,97 @@ EOF
 }
 
 # ---- the runs ------------------------------------------------------------------------------------
-run_pgbench create_pgbench "$SCRIPT_DIR/create_order.pgbench"
-run_loadgen create_server create_order
+# Each round runs pgbench and then the server back to back, so each ratio compares two runs
+# minutes apart; with BENCH_ROUNDS > 1 the summary reports medians.
+for ((round = 1; round <= ROUNDS; round++)); do
+  run_pgbench "create_pgbench.$round" "$SCRIPT_DIR/create_order.pgbench"
+  run_loadgen "create_server.$round" create_order
+done
 ORDER_COUNT="$(seed_order_ids)"
 ((ORDER_COUNT > 0)) || die "no orders stored to read"
-run_pgbench get_pgbench "$SCRIPT_DIR/get_order.pgbench" -D "order_count=${ORDER_COUNT}"
-run_loadgen get_server get_order
+for ((round = 1; round <= ROUNDS; round++)); do
+  run_pgbench "get_pgbench.$round" "$SCRIPT_DIR/get_order.pgbench" -D "order_count=${ORDER_COUNT}"
+  run_loadgen "get_server.$round" get_order
+done
 
 # ---- summary -------------------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
-CREATE_RATIO="$(ratio "${R[create_server.rps]}" "${R[create_pgbench.rps]}")"
-GET_RATIO="$(ratio "${R[get_server.rps]}" "${R[get_pgbench.rps]}")"
-CREATE_OK="$(awk -v r="$CREATE_RATIO" 'BEGIN { print (r >= 0.70) ? "PASS" : "FAIL" }')"
-GET_OK="$(awk -v p="${R[get_server.p99]}" 'BEGIN { print (p < 5.0) ? "PASS" : "FAIL" }')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-echo
-echo "== order_platform benchmark: ${CLIENTS} clients, ${DURATION}s measured after ${WARMUP}s warmup," \
-  "server pool ${POOL_SIZE}, PostgreSQL $("$PSQL" -X -At "$DSN" -c 'SHOW server_version' | cut -d' ' -f1) (${PG_MODE}), $(nproc) CPUs"
-printf '%-13s %-8s %10s %8s %8s %8s %7s | %9s %9s %9s | %5s\n' \
-  workload driver "req/s" p50_ms p99_ms p999_ms errors "client_us" "server_us" "pg_us" "busy%"
+# median <values...> ("-" when the values are "-")
+median() {
+  [[ "$1" == "-" ]] && { echo "-"; return; }
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+    END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+# M[<case>.<field>]: the median over rounds.
+declare -A M
 for name in create_pgbench create_server get_pgbench get_server; do
-  printf '%-13s %-8s %10.1f %8.3f %8.3f %8.3f %7s | %9s %9s %9s | %5s\n' \
-    "${name%_*}_order" "${name#*_}" "${R[$name.rps]}" "${R[$name.p50]}" "${R[$name.p99]}" \
-    "${R[$name.p999]}" "${R[$name.errors]}" "${R[$name.client_us]}" "${R[$name.server_us]}" \
-    "${R[$name.pg_us]}" "${R[$name.busy]}"
+  for field in rps p50 p99 p999 errors client_us server_us pg_us other; do
+    values=()
+    for ((round = 1; round <= ROUNDS; round++)); do values+=("${R[$name.$round.$field]}"); done
+    M[$name.$field]="$(median "${values[@]}")"
+  done
 done
-echo "(*_us: CPU microseconds per request spent by the client, the server and PostgreSQL;" \
-  "busy%: whole machine, all CPUs, during the run)"
+
+# Per-round server/pgbench throughput ratios and their median.
+round_ratios() {
+  local workload="$1" round out=""
+  for ((round = 1; round <= ROUNDS; round++)); do
+    out+="$(ratio "${R[${workload}_server.$round.rps]}" "${R[${workload}_pgbench.$round.rps]}") "
+  done
+  echo "${out% }"
+}
+CREATE_RATIOS="$(round_ratios create)"
+GET_RATIOS="$(round_ratios get)"
+# shellcheck disable=SC2086  # Word-split the lists on purpose.
+CREATE_RATIO="$(median $CREATE_RATIOS)"
+# shellcheck disable=SC2086
+GET_RATIO="$(median $GET_RATIOS)"
+CREATE_OK="$(awk -v r="$CREATE_RATIO" 'BEGIN { print ((r >= 0.70) ? "PASS" : "FAIL") }')"
+GET_OK="$(awk -v p="${M[get_server.p99]}" 'BEGIN { print ((p < 5.0) ? "PASS" : "FAIL") }')"
+
+# What the ratio would be if only CPU mattered: pgbench's CPU per request over the server's,
+# with and without the load drivers' own CPU (which share the same cores here).
+cpu_ratio() {
+  local w="$1"
+  awk -v pc="${M[${w}_pgbench.client_us]}" -v pp="${M[${w}_pgbench.pg_us]}" \
+    -v sc="${M[${w}_server.client_us]}" -v ss="${M[${w}_server.server_us]}" \
+    -v sp="${M[${w}_server.pg_us]}" 'BEGIN {
+      printf "pgbench %d us (client %d + pg %d) vs server path %d us (client %d + server %d + pg %d)",
+             pc + pp, pc, pp, sc + ss + sp, sc, ss, sp
+      printf "; CPU ratio %.2f, %.2f without the clients", (pc + pp) / (sc + ss + sp), pp / (ss + sp)
+    }'
+}
+
+if ((ROUNDS > 1)); then ROUNDS_NOTE=", median of ${ROUNDS} rounds"; else ROUNDS_NOTE=""; fi
 echo
+echo "== order_platform benchmark: ${CLIENTS} clients, ${DURATION}s measured after ${WARMUP}s" \
+  "warmup${ROUNDS_NOTE}, server pool ${POOL_SIZE}," \
+  "PostgreSQL $("$PSQL" -X -At "$DSN" -c 'SHOW server_version' | cut -d' ' -f1) (${PG_MODE})," \
+  "$(nproc) CPUs"
+printf '%-13s %-8s %10s %8s %8s %8s %7s | %9s %9s %9s | %6s\n' \
+  workload driver "req/s" p50_ms p99_ms p999_ms errors "client_us" "server_us" "pg_us" "other%"
+for name in create_pgbench create_server get_pgbench get_server; do
+  printf '%-13s %-8s %10.1f %8.3f %8.3f %8.3f %7s | %9s %9s %9s | %6s\n' \
+    "${name%_*}_order" "${name#*_}" "${M[$name.rps]}" "${M[$name.p50]}" "${M[$name.p99]}" \
+    "${M[$name.p999]}" "${M[$name.errors]}" "${M[$name.client_us]}" "${M[$name.server_us]}" \
+    "${M[$name.pg_us]}" "${M[$name.other]}"
+done
+echo "(*_us: CPU microseconds per request used by the load driver, the server and PostgreSQL;" \
+  "other%: CPU used by other processes during the run, % of the whole machine)"
+echo
+if ((ROUNDS > 1)); then
+  echo "create_order  server/pgbench throughput per round: ${CREATE_RATIOS}"
+  echo "get_order     server/pgbench throughput per round: ${GET_RATIOS}"
+fi
 echo "create_order  server/pgbench throughput ${CREATE_RATIO}  (target >= 0.70)  ${CREATE_OK}"
-echo "get_order     server/pgbench throughput ${GET_RATIO};" \
-  "server p99 ${R[get_server.p99]} ms  (target < 5 ms)  ${GET_OK}"
+echo "get_order     server/pgbench throughput ${GET_RATIO}; server p99 ${M[get_server.p99]} ms" \
+  " (target < 5 ms)  ${GET_OK}"
+if [[ -n "$PG_DIR" ]]; then
+  echo "create_order  CPU/request: $(cpu_ratio create)"
+  echo "get_order     CPU/request: $(cpu_ratio get)"
+fi
 
 if ((CHECK_TARGETS)); then
   [[ "$CREATE_OK" == PASS && "$GET_OK" == PASS ]] || exit 1

@@ -252,9 +252,9 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationRecordsRefundReason) {
                   .ApplyOperation(SampleOperation("cap-r", payment, OperationKind::kCapture, 0),
                                   [](Payment& p) { return p.Capture(0); })
                   .ok());
-  absl::StatusOr<ApplyOperationResult> refunded = this->repo().ApplyOperation(
-      SampleOperation("ref-r", payment, OperationKind::kRefund, 250),
-      [](Payment& p) { return p.Refund(250); });
+  absl::StatusOr<ApplyOperationResult> refunded =
+      this->repo().ApplyOperation(SampleOperation("ref-r", payment, OperationKind::kRefund, 250),
+                                  [](Payment& p) { return p.Refund(250); });
   ASSERT_TRUE(refunded.ok()) << refunded.status();
   EXPECT_EQ(refunded->payment.status, PaymentStatus::kPartiallyRefunded);
   absl::StatusOr<PaymentOperation> recorded = this->repo().GetOperation("ref-r");
@@ -277,11 +277,10 @@ TYPED_TEST_P(PaymentRepositoryContractTest, OperationReplayChangesNothing) {
   again.amount_minor = 999;
   again.request_fingerprint = op.request_fingerprint + 1;
   bool called = false;
-  absl::StatusOr<ApplyOperationResult> replay =
-      this->repo().ApplyOperation(again, [&](Payment& p) {
-        called = true;
-        return p.Void();
-      });
+  absl::StatusOr<ApplyOperationResult> replay = this->repo().ApplyOperation(again, [&](Payment& p) {
+    called = true;
+    return p.Void();
+  });
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_FALSE(replay->applied);
   EXPECT_FALSE(called);
@@ -318,11 +317,10 @@ TYPED_TEST_P(PaymentRepositoryContractTest, OperationReplayForAnotherPaymentRetu
 TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationClosureErrorRollsBackPaymentAndRecord) {
   const Payment payment = this->CreateAuthorized(SamplePayment("a-5"));
   const PaymentOperation op = SampleOperation("cap-5", payment, OperationKind::kCapture, 5000);
-  absl::StatusOr<ApplyOperationResult> result =
-      this->repo().ApplyOperation(op, [](Payment& p) {
-        p.decline_reason = "half-done";
-        return p.Capture(5000);  // Above the authorized amount.
-      });
+  absl::StatusOr<ApplyOperationResult> result = this->repo().ApplyOperation(op, [](Payment& p) {
+    p.decline_reason = "half-done";
+    return p.Capture(5000);  // Above the authorized amount.
+  });
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(this->repo().GetOperation("cap-5").status().code(), absl::StatusCode::kNotFound);
   absl::StatusOr<Payment> got = this->repo().Get(payment.id);
@@ -341,12 +339,11 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationClosureErrorRollsBackP
 TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationOnUnknownPaymentIsNotFound) {
   Payment ghost = SamplePayment("never-stored");
   ghost.id = kUnknownPaymentId;
-  absl::StatusOr<ApplyOperationResult> result = this->repo().ApplyOperation(
-      SampleOperation("void-ghost", ghost, OperationKind::kVoid, 0),
-      [](Payment& p) { return p.Void(); });
+  absl::StatusOr<ApplyOperationResult> result =
+      this->repo().ApplyOperation(SampleOperation("void-ghost", ghost, OperationKind::kVoid, 0),
+                                  [](Payment& p) { return p.Void(); });
   EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(this->repo().GetOperation("void-ghost").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->repo().GetOperation("void-ghost").status().code(), absl::StatusCode::kNotFound);
 }
 
 TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentDuplicateOperationsApplyOnce) {
@@ -410,8 +407,9 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ListPagesNewestFirstWithoutGapsOrDup
 
 TYPED_TEST_P(PaymentRepositoryContractTest, ListFiltersByOrder) {
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(
-        this->repo().CreatePending(SamplePayment(absl::StrCat("f-", i), i < 5 ? "o-x" : "o-y")).ok());
+    ASSERT_TRUE(this->repo()
+                    .CreatePending(SamplePayment(absl::StrCat("f-", i), i < 5 ? "o-x" : "o-y"))
+                    .ok());
   }
   PaymentListQuery query;
   query.order_id = "o-x";

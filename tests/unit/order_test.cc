@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <ostream>
 #include <set>
 #include <string>
 #include <utility>
@@ -60,6 +61,8 @@ struct InvalidOrderCase {
   std::string field;
   std::string message;
 };
+
+void PrintTo(const InvalidOrderCase& c, std::ostream* os) { *os << c.name; }
 
 class MakeOrderRejectsTest : public ::testing::TestWithParam<InvalidOrderCase> {};
 
@@ -255,6 +258,8 @@ struct RequestChange {
   std::string name;
   std::function<void(NewOrder&)> mutate;
 };
+
+void PrintTo(const RequestChange& c, std::ostream* os) { *os << c.name; }
 
 class FingerprintOfChangesTest : public ::testing::TestWithParam<RequestChange> {};
 

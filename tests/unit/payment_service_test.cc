@@ -19,8 +19,8 @@ namespace {
 class PaymentServiceTest : public ::testing::Test {
  protected:
   absl::StatusOr<Payment> Authorize(const std::string& request_id,
-                                    const std::string& token = "tok_approve",
-                                    int64_t amount = 1000, const std::string& order = "order-1") {
+                                    const std::string& token = "tok_approve", int64_t amount = 1000,
+                                    const std::string& order = "order-1") {
     return service_.Authorize(AuthorizeRequest{request_id, order, Money{"USD", amount}, token});
   }
 
@@ -97,8 +97,7 @@ TEST_F(PaymentServiceTest, AuthorizeGatewayUnavailableLeavesPendingAndRetryCompl
   ASSERT_EQ(page->payments.size(), 1u);
   EXPECT_EQ(page->payments[0].status, PaymentStatus::kPending);
 
-  EXPECT_EQ(Authorize("auth-6", "tok_transient_2").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Authorize("auth-6", "tok_transient_2").status().code(), absl::StatusCode::kUnavailable);
   absl::StatusOr<Payment> retried = Authorize("auth-6", "tok_transient_2");
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->id, page->payments[0].id);
@@ -107,9 +106,9 @@ TEST_F(PaymentServiceTest, AuthorizeGatewayUnavailableLeavesPendingAndRetryCompl
 }
 
 TEST_F(PaymentServiceTest, AuthorizeSlowGatewayPastDeadlineIsDeadlineExceededAndStaysPending) {
-  absl::StatusOr<Payment> p = service_.Authorize(
-      AuthorizeRequest{"auth-7", "order-1", Money{"USD", 100}, "tok_slow_5000"},
-      absl::Now() + absl::Milliseconds(30));
+  absl::StatusOr<Payment> p =
+      service_.Authorize(AuthorizeRequest{"auth-7", "order-1", Money{"USD", 100}, "tok_slow_5000"},
+                         absl::Now() + absl::Milliseconds(30));
   EXPECT_EQ(p.status().code(), absl::StatusCode::kDeadlineExceeded);
   absl::StatusOr<PaymentPage> page = repository_.List(PaymentListQuery{});
   ASSERT_TRUE(page.ok());
@@ -181,10 +180,9 @@ TEST_F(PaymentServiceTest, CaptureOfDeclinedPaymentIsFailedPrecondition) {
 }
 
 TEST_F(PaymentServiceTest, CaptureUnknownPaymentIsNotFoundAndBadIdIsInvalidArgument) {
-  EXPECT_EQ(service_.Capture({"cap-8", "0190a6c4-0000-7000-8000-000000000000", Money{}})
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      service_.Capture({"cap-8", "0190a6c4-0000-7000-8000-000000000000", Money{}}).status().code(),
+      absl::StatusCode::kNotFound);
   absl::StatusOr<Payment> bad = service_.Capture({"cap-9", "not-a-uuid", Money{}});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(FieldOf(bad.status()), "payment_id");
@@ -261,8 +259,7 @@ TEST_F(PaymentServiceTest, VoidOfDeclinedPaymentSucceedsWithoutEffect) {
 
 TEST_F(PaymentServiceTest, VoidOfCapturedPaymentIsFailedPrecondition) {
   Payment p = Captured("auth-v4");
-  EXPECT_EQ(service_.Void({"void-4", p.id}).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(service_.Void({"void-4", p.id}).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(gateway_.CallCount("void-4"), 0);
 }
 
@@ -351,9 +348,9 @@ TEST_F(PaymentServiceTest, GetReturnsPaymentAndRejectsMalformedId) {
 
 TEST_F(PaymentServiceTest, ListPagesThroughEveryPaymentWithTokens) {
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(Authorize(absl::StrCat("list-", i), "tok_approve", 100,
-                          i < 5 ? "order-a" : "order-b")
-                    .ok());
+    ASSERT_TRUE(
+        Authorize(absl::StrCat("list-", i), "tok_approve", 100, i < 5 ? "order-a" : "order-b")
+            .ok());
   }
   std::set<std::string> ids;
   ListPaymentsParams params{"order-a", 2, ""};
@@ -392,8 +389,7 @@ TEST_F(PaymentServiceTest, ListPageTokenOfAnotherFilterIsInvalidArgument) {
   absl::StatusOr<ListPaymentsResult> other = service_.List({"order-1", 1, page->next_page_token});
   EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(FieldOf(other.status()), "page_token");
-  EXPECT_EQ(service_.List({"", 1, "garbage!"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_.List({"", 1, "garbage!"}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // ---- gRPC handler ----------------------------------------------------------------------------

@@ -140,9 +140,9 @@ TEST(PaymentTest, NegativeCaptureIsInvalidArgumentOnAmount) {
 }
 
 TEST(PaymentTest, CaptureOfPaymentThatIsNotAuthorizedIsFailedPrecondition) {
-  for (PaymentStatus s : {PaymentStatus::kPending, PaymentStatus::kDeclined,
-                          PaymentStatus::kCaptured, PaymentStatus::kVoided,
-                          PaymentStatus::kPartiallyRefunded, PaymentStatus::kRefunded}) {
+  for (PaymentStatus s :
+       {PaymentStatus::kPending, PaymentStatus::kDeclined, PaymentStatus::kCaptured,
+        PaymentStatus::kVoided, PaymentStatus::kPartiallyRefunded, PaymentStatus::kRefunded}) {
     Payment p = PaymentIn(s);
     absl::Status status = p.Capture(0);
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << PaymentStatusName(s);
@@ -176,8 +176,8 @@ TEST(PaymentTest, VoidOfVoidedOrDeclinedPaymentIsNoOp) {
 }
 
 TEST(PaymentTest, VoidOfCapturedPaymentIsFailedPrecondition) {
-  for (PaymentStatus s : {PaymentStatus::kCaptured, PaymentStatus::kPartiallyRefunded,
-                          PaymentStatus::kRefunded}) {
+  for (PaymentStatus s :
+       {PaymentStatus::kCaptured, PaymentStatus::kPartiallyRefunded, PaymentStatus::kRefunded}) {
     Payment p = PaymentIn(s, 1000, 1000, s == PaymentStatus::kCaptured ? 0 : 500);
     absl::Status status = p.Void();
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << PaymentStatusName(s);

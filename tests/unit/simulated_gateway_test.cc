@@ -79,8 +79,7 @@ TEST(SimulatedGatewayTest, TransientTokenFailsFirstNCallsPerKeyThenApproves) {
   EXPECT_EQ(gateway.Capture(Request("tok_transient_2", "c")).code(),
             absl::StatusCode::kUnavailable);
   EXPECT_TRUE(gateway.Capture(Request("tok_transient_2", "c")).ok());
-  EXPECT_EQ(gateway.Refund(Request("tok_transient_1", "r")).code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(gateway.Refund(Request("tok_transient_1", "r")).code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(gateway.Refund(Request("tok_transient_1", "r")).ok());
   EXPECT_EQ(gateway.Void(Request("tok_transient_1", "v")).code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(gateway.Void(Request("tok_transient_1", "v")).ok());

@@ -210,6 +210,16 @@ TEST(ValidateTextTest, TruncatedSequencesAreRejected) {
   }
 }
 
+TEST(ValidateTextTest, TruncatedSequenceAtEndOfViewIsRejectedWhateverFollowsInMemory) {
+  // The view ends after the lead byte; the byte after it in memory would complete the
+  // sequence, but it is not part of the value and must not be read.
+  const std::string buffer = "ok\xc3\xa9";
+  const absl::string_view cut(buffer.data(), buffer.size() - 1);
+  ExpectInvalidField(ValidateText(cut, "name", 100, true), "name");
+  const std::string euro = "\xe2\x82\xac";
+  ExpectInvalidField(ValidateText(absl::string_view(euro.data(), 2), "name", 100, true), "name");
+}
+
 TEST(ValidateTextTest, OverlongEncodingsAreRejected) {
   for (absl::string_view bad : {
            "\xc0\xaf",          // '/' in two bytes.
