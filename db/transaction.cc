@@ -43,6 +43,18 @@ absl::Status StatusFromDbException(bool* connection_lost) {
   } catch (const pqxx::in_doubt_error& e) {
     *connection_lost = true;
     return OutcomeUnknown(absl::UnavailableError(Trimmed(e.what())));
+  } catch (const pqxx::statement_completion_unknown& e) {
+    *connection_lost = true;
+    return OutcomeUnknown(absl::UnavailableError(Trimmed(e.what())));
+  } catch (const pqxx::serialization_failure& e) {
+    // libpqxx 6 derives these from transaction_rollback, not sql_error: no sqlstate() here.
+    return WithSqlState(absl::AbortedError(absl::StrCat("transaction conflict: ", Trimmed(e.what()))),
+                        "40001");
+  } catch (const pqxx::deadlock_detected& e) {
+    return WithSqlState(absl::AbortedError(absl::StrCat("deadlock: ", Trimmed(e.what()))), "40P01");
+  } catch (const pqxx::transaction_rollback& e) {
+    return WithSqlState(absl::AbortedError(absl::StrCat("transaction rolled back: ", Trimmed(e.what()))),
+                        "40000");
   } catch (const pqxx::broken_connection& e) {
     *connection_lost = true;
     return absl::UnavailableError(absl::StrCat("database unavailable: ", Trimmed(e.what())));

@@ -33,7 +33,7 @@ REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
 
 die() { echo "run_bench.sh: $*" >&2; exit 2; }
 log() { echo "run_bench.sh: $*" >&2; }
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 # "10", "10s" -> 10 (whole seconds; pgbench -T takes no fractions).
 seconds() {
