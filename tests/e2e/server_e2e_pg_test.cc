@@ -1,0 +1,351 @@
+// End to end: the real `order_platform` binary as a separate process, called over gRPC.
+// Covers startup checks (refuses an old schema), the migrate subcommand, health, service subsets
+// (microservice shape), graceful shutdown draining an in-flight call, and a PostgreSQL outage
+// under load: only UNAVAILABLE while it is down, and the same process serves again after.
+//
+// Usage: server_e2e_pg_test <path to order_platform>   (or ORDER_PLATFORM_BIN)
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "order_platform/inventory/v1/inventory.grpc.pb.h"
+#include "order_platform/orders/v1/orders.grpc.pb.h"
+#include "order_platform/payments/v1/payments.grpc.pb.h"
+#include "tests/support/test_postgres.h"
+
+extern char** environ;
+
+namespace order_platform {
+namespace {
+
+std::string* binary = nullptr;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A child process running the server binary, its stdout+stderr captured in a file.
+class Process {
+ public:
+  explicit Process(std::vector<std::string> args) {
+    static std::atomic<int> counter{0};
+    log_path_ = absl::StrCat(::testing::TempDir(), "/server_", getpid(), "_", counter++, ".log");
+    std::vector<char*> argv;
+    args.insert(args.begin(), *binary);
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    const int rc = posix_spawn(&pid_, binary->c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    EXPECT_EQ(rc, 0) << "cannot start " << *binary;
+  }
+  ~Process() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+
+  void Signal(int sig) { kill(pid_, sig); }
+  // Waits for exit; returns the exit code (128+signal when killed).
+  int Wait() {
+    if (exited_) return code_;
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exited_ = true;
+    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return code_;
+  }
+  std::string Log() const { return ReadFile(log_path_); }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+  std::string log_path_;
+};
+
+// Runs the binary to completion and returns {exit code, output}.
+std::pair<int, std::string> RunBinary(std::vector<std::string> args) {
+  Process p(std::move(args));
+  const int code = p.Wait();
+  return {code, p.Log()};
+}
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10)) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return context;
+}
+
+bool WaitServing(const std::shared_ptr<grpc::Channel>& channel, const std::string& service = "") {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  for (int i = 0; i < 150; ++i) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    if (stub->Check(Context(absl::Seconds(1)).get(), request, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return false;
+}
+
+orders::v1::CreateOrderRequest OrderRequest(const std::string& request_id) {
+  orders::v1::CreateOrderRequest request;
+  request.set_request_id(request_id);
+  request.set_customer_id("e2e-customer");
+  request.set_payment_token("tok_approve");
+  for (int i = 0; i < 3; ++i) {
+    orders::v1::OrderItem* item = request.add_items();
+    item->set_sku(absl::StrCat("E2E-", i));
+    item->set_quantity(1);
+    item->mutable_unit_price()->set_currency_code("USD");
+    item->mutable_unit_price()->set_amount_minor(999);
+  }
+  return request;
+}
+
+class ServerE2eTest : public ::testing::Test {
+ protected:
+  std::vector<std::string> ServeArgs(const std::string& dsn, int port,
+                                     std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"serve", "--database_url=" + dsn,
+                                     absl::StrCat("--listen=127.0.0.1:", port),
+                                     "--shutdown_grace=5s", "--pool_checkout_timeout=2s"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  static std::shared_ptr<grpc::Channel> ChannelTo(int port) {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                               grpc::InsecureChannelCredentials());
+  }
+};
+
+TEST_F(ServerE2eTest, RefusesToStartOnAnUnmigratedSchemaAndSaysWhatToRun) {
+  const std::string dsn = testing::CreateTestDatabase("e2e_old_schema");
+  auto [code, output] = RunBinary(ServeArgs(dsn, FreePort()));
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("order_platform migrate up"), std::string::npos) << output;
+}
+
+TEST_F(ServerE2eTest, MigrateSubcommandGoesUpDownAndReportsVersions) {
+  const std::string dsn = testing::CreateTestDatabase("e2e_migrate");
+  const std::string db = "--database_url=" + dsn;
+  auto [code, output] = RunBinary({"migrate", "version", db});
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("orders: version 0, binary needs 1"), std::string::npos) << output;
+  std::tie(code, output) = RunBinary({"migrate", "up", db});
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("payments: at version 1"), std::string::npos) << output;
+  std::tie(code, output) = RunBinary({"migrate", "down", "1", "--services=inventory", db});
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("inventory: at version 0"), std::string::npos) << output;
+  std::tie(code, output) = RunBinary({"migrate", "version", db});
+  EXPECT_NE(output.find("inventory: version 0"), std::string::npos) << output;
+  EXPECT_NE(output.find("orders: version 1"), std::string::npos) << output;
+  std::tie(code, output) = RunBinary({"migrate", "sideways", db});
+  EXPECT_EQ(code, 2) << output;
+  std::tie(code, output) = RunBinary({"serve", "--services=orders,bogus", db});
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("unknown service"), std::string::npos) << output;
+}
+
+TEST_F(ServerE2eTest, ServesEveryServiceAndDrainsInFlightCallsOnSigterm) {
+  const std::string dsn = testing::CreateTestDatabase("e2e_serve");
+  const int port = FreePort();
+  Process server(ServeArgs(dsn, port, {"--auto_migrate"}));
+  auto channel = ChannelTo(port);
+  ASSERT_TRUE(WaitServing(channel)) << server.Log();
+  for (const char* service : {"order_platform.orders.v1.OrderService",
+                              "order_platform.payments.v1.PaymentService",
+                              "order_platform.inventory.v1.InventoryService"}) {
+    EXPECT_TRUE(WaitServing(channel, service)) << service;
+  }
+
+  auto orders_stub = orders::v1::OrderService::NewStub(channel);
+  orders::v1::CreateOrderResponse created;
+  grpc::Status status =
+      orders_stub->CreateOrder(Context().get(), OrderRequest("e2e-1"), &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  auto inventory_stub = inventory::v1::InventoryService::NewStub(channel);
+  inventory::v1::UpsertProductRequest product;
+  product.set_request_id("e2e-product");
+  product.set_sku("E2E-0");
+  product.set_name("End to end");
+  product.mutable_unit_price()->set_currency_code("USD");
+  product.mutable_unit_price()->set_amount_minor(999);
+  product.set_on_hand(5);
+  inventory::v1::Product stored;
+  status = inventory_stub->UpsertProduct(Context().get(), product, &stored);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // A slow gateway call is in flight when SIGTERM arrives: it completes, then the server exits.
+  auto payments_stub = payments::v1::PaymentService::NewStub(channel);
+  payments::v1::AuthorizePaymentRequest slow;
+  slow.set_request_id("e2e-slow");
+  slow.set_order_id(created.order().order_id());
+  slow.set_payment_token("tok_slow_1500");
+  slow.mutable_amount()->set_currency_code("USD");
+  slow.mutable_amount()->set_amount_minor(2997);
+  grpc::Status slow_status;
+  payments::v1::Payment payment;
+  std::thread in_flight([&] {
+    slow_status = payments_stub->AuthorizePayment(Context().get(), slow, &payment);
+  });
+  absl::SleepFor(absl::Milliseconds(400));
+  server.Signal(SIGTERM);
+  in_flight.join();
+  EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
+  EXPECT_EQ(payment.status(), payments::v1::PAYMENT_STATUS_AUTHORIZED);
+  EXPECT_EQ(server.Wait(), 0) << server.Log();
+  const std::string log = server.Log();
+  EXPECT_NE(log.find("\"msg\":\"shutting down\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"msg\":\"server stopped\""), std::string::npos) << log;
+}
+
+TEST_F(ServerE2eTest, EachProcessServesOnlyItsServices) {
+  const std::string dsn = testing::CreateTestDatabase("e2e_shapes");
+  ASSERT_EQ(RunBinary({"migrate", "up", "--database_url=" + dsn}).first, 0);
+  const int orders_port = FreePort();
+  const int payments_port = FreePort();
+  Process orders_process(ServeArgs(dsn, orders_port, {"--services=orders"}));
+  Process payments_process(ServeArgs(dsn, payments_port, {"--services=payments,inventory"}));
+  ASSERT_TRUE(WaitServing(ChannelTo(orders_port))) << orders_process.Log();
+  ASSERT_TRUE(WaitServing(ChannelTo(payments_port))) << payments_process.Log();
+
+  orders::v1::CreateOrderResponse created;
+  EXPECT_TRUE(orders::v1::OrderService::NewStub(ChannelTo(orders_port))
+                  ->CreateOrder(Context().get(), OrderRequest("shape-1"), &created)
+                  .ok());
+  EXPECT_EQ(orders::v1::OrderService::NewStub(ChannelTo(payments_port))
+                ->CreateOrder(Context().get(), OrderRequest("shape-2"), &created)
+                .error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  payments::v1::GetPaymentRequest get;
+  get.set_payment_id("0190a6c4-0000-7000-8000-000000000000");
+  payments::v1::Payment payment;
+  EXPECT_EQ(payments::v1::PaymentService::NewStub(ChannelTo(payments_port))
+                ->GetPayment(Context().get(), get, &payment)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(payments::v1::PaymentService::NewStub(ChannelTo(orders_port))
+                ->GetPayment(Context().get(), get, &payment)
+                .error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ServerE2eTest, PostgresOutageUnderLoadIsUnavailableAndTheSameProcessRecovers) {
+  if (!testing::UsingPrivateServer()) GTEST_SKIP() << "needs the private cluster to stop it";
+  const std::string dsn = testing::CreateTestDatabase("e2e_outage");
+  const int port = FreePort();
+  Process server(ServeArgs(dsn, port, {"--auto_migrate", "--pool_size=8"}));
+  auto channel = ChannelTo(port);
+  ASSERT_TRUE(WaitServing(channel)) << server.Log();
+
+  // A call is counted in a phase only if it started and ended in it; others are kTransition.
+  enum Phase { kBefore, kDown, kAfter, kTransition };
+  std::atomic<int> phase{kBefore};
+  std::atomic<bool> stop{false};
+  absl::Mutex mu;
+  std::map<std::pair<int, grpc::StatusCode>, int> outcomes;  // (phase, code) -> count
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = orders::v1::OrderService::NewStub(channel);
+      for (int i = 0; !stop.load(); ++i) {
+        const int p = phase.load();
+        orders::v1::CreateOrderResponse response;
+        grpc::Status status = stub->CreateOrder(Context(absl::Seconds(5)).get(),
+                                                OrderRequest(absl::StrCat("load-", c, "-", i)),
+                                                &response);
+        const int bucket = phase.load() == p ? p : kTransition;
+        absl::MutexLock lock(&mu);
+        outcomes[{bucket, status.error_code()}]++;
+      }
+    });
+  }
+  absl::SleepFor(absl::Seconds(1));
+  phase = kTransition;
+  testing::StopPrivateServer(testing::StopMode::kImmediate);
+  phase = kDown;
+  absl::SleepFor(absl::Seconds(1));
+  phase = kTransition;
+  testing::StartPrivateServer();
+  phase = kAfter;
+  absl::SleepFor(absl::Seconds(2));
+  stop = true;
+  for (auto& t : clients) t.join();
+
+  absl::MutexLock lock(&mu);
+  std::string summary;
+  for (const auto& [key, count] : outcomes) {
+    absl::StrAppend(&summary, "phase ", key.first, " code ", static_cast<int>(key.second), ": ",
+                    count, "\n");
+    EXPECT_TRUE(key.second == grpc::StatusCode::OK || key.second == grpc::StatusCode::UNAVAILABLE)
+        << "unexpected code " << key.second;
+  }
+  EXPECT_GT((outcomes[{kBefore, grpc::StatusCode::OK}]), 0) << summary;
+  EXPECT_GT((outcomes[{kDown, grpc::StatusCode::UNAVAILABLE}]), 0) << summary;
+  EXPECT_EQ((outcomes[{kDown, grpc::StatusCode::OK}]), 0) << summary;
+  EXPECT_GT((outcomes[{kAfter, grpc::StatusCode::OK}]), 0) << summary;
+  std::cout << summary;
+}
+
+}  // namespace
+}  // namespace order_platform
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  const char* env = std::getenv("ORDER_PLATFORM_BIN");
+  order_platform::binary = new std::string(argc > 1 ? argv[1] : (env != nullptr ? env : ""));
+  if (order_platform::binary->empty() || access(order_platform::binary->c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "usage: %s <path to order_platform> (or set ORDER_PLATFORM_BIN)\n",
+                 argv[0]);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,2 @@
+// InventoryService end to end in-process (being written).
+#include "gtest/gtest.h"
