@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS saga.signals;
+DROP TABLE IF EXISTS saga.steps;
+DROP TABLE IF EXISTS saga.workflows;

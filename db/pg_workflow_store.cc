@@ -1,0 +1,630 @@
+#include "db/pg_workflow_store.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "db/row_time.h"
+#include "db/transaction.h"
+#include "services/common/errors.h"
+
+namespace order_platform::db {
+namespace {
+
+using saga::StepRecord;
+using saga::WorkflowRecord;
+using saga::WorkflowStatus;
+
+constexpr absl::string_view kFencedPayload = "type.order-platform/fenced";
+
+absl::Status Fenced(const Fence& fence) {
+  absl::Status status = absl::AbortedError(
+      absl::StrCat("lease on workflow ", fence.workflow_id, " (epoch ", fence.epoch,
+                   ") was lost to another worker"));
+  status.SetPayload(kFencedPayload, absl::Cord("1"));
+  return status;
+}
+
+std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
+std::string Unhex(const pqxx::field& f) {
+  return f.is_null() ? std::string() : absl::HexStringToBytes(f.as<std::string>());
+}
+int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+// One column list and one mapper for every read of a workflow row.
+#define OP_WORKFLOW_COLUMNS                                                                     \
+  "w.id, w.type, w.business_key, encode(w.input, 'hex'), w.status, w.status_reason, "           \
+  "encode(w.result, 'hex'), w.compensation_cause, w.cancel_requested, w.cancel_reason, "        \
+  "w.past_pivot, coalesce(w.owner, ''), w.lease_epoch, " OP_EPOCH_US("w.next_run_at") ", "      \
+  OP_EPOCH_US("w.lease_expires_at") ", " OP_EPOCH_US("w.deadline_at") ", " OP_EPOCH_US(        \
+      "w.created_at") ", " OP_EPOCH_US("w.updated_at") ", " OP_EPOCH_US("w.finished_at")
+constexpr int kWorkflowColumnCount = 19;
+
+WorkflowRecord WorkflowFromRow(const pqxx::row& row) {
+  WorkflowRecord w;
+  w.id = row[0].as<std::string>();
+  w.type = row[1].as<std::string>();
+  w.business_key = row[2].as<std::string>();
+  w.input = Unhex(row[3]);
+  w.status = saga::ParseWorkflowStatus(row[4].as<std::string>()).value_or(WorkflowStatus::kRunning);
+  w.status_reason = row[5].as<std::string>();
+  w.result = Unhex(row[6]);
+  w.compensation_cause = row[7].as<std::string>();
+  w.cancel_requested = row[8].as<bool>();
+  w.cancel_reason = row[9].as<std::string>();
+  w.past_pivot = row[10].as<bool>();
+  w.owner = row[11].as<std::string>();
+  w.lease_epoch = row[12].as<int64_t>();
+  w.next_run_at = TimeFromField(row[13]);
+  w.lease_expires_at = TimeFromField(row[14]);
+  w.deadline_at = row[15].is_null() ? absl::InfiniteFuture() : TimeFromField(row[15]);
+  w.created_at = TimeFromField(row[16]);
+  w.updated_at = TimeFromField(row[17]);
+  w.finished_at = TimeFromField(row[18]);
+  return w;
+}
+
+#define OP_STEP_COLUMNS                                                                        \
+  "s.seq, s.name, s.kind, s.status, s.attempts, encode(s.result, 'hex'), s.error_code, "       \
+  "s.error_message, s.compensation, encode(s.compensation_args, 'hex'), s.pivot, "             \
+  "s.compensates_seq, " OP_EPOCH_US("s.started_at") ", " OP_EPOCH_US("s.finished_at") ", "     \
+  OP_EPOCH_US("s.next_attempt_at")
+
+StepRecord StepFromRow(const pqxx::row& row) {
+  StepRecord s;
+  s.seq = row[0].as<int>();
+  s.name = row[1].as<std::string>();
+  s.kind = saga::ParseStepKind(row[2].as<std::string>()).value_or(saga::StepKind::kForward);
+  s.status = saga::ParseStepStatus(row[3].as<std::string>()).value_or(saga::StepStatus::kRunning);
+  s.attempts = row[4].as<int>();
+  s.result = Unhex(row[5]);
+  s.error_code = static_cast<absl::StatusCode>(row[6].as<int>());
+  s.error_message = row[7].as<std::string>();
+  s.compensation = row[8].as<std::string>();
+  s.compensation_args = Unhex(row[9]);
+  s.pivot = row[10].as<bool>();
+  s.compensates_seq = row[11].as<int>();
+  s.started_at = TimeFromField(row[12]);
+  s.finished_at = TimeFromField(row[13]);
+  s.next_attempt_at = TimeFromField(row[14]);
+  return s;
+}
+
+// The fence: touch the workflow row only if this worker still holds the lease.
+#define OP_FENCE(extra_set)                                                                    \
+  "UPDATE saga.workflows SET updated_at = now()" extra_set                                     \
+  " WHERE id = $1 AND owner = $2 AND lease_epoch = $3 RETURNING id"
+
+constexpr Statement kStartWorkflow{
+    "saga.start",
+    "WITH w AS ("
+    "  INSERT INTO saga.workflows (id, type, business_key, input, status, deadline_at)"
+    "  VALUES ($1, $2, $3, decode($4, 'hex'), 'running',"
+    "          CASE WHEN $5::bigint < 0 THEN NULL ELSE now() + $5 * interval '1 millisecond' END)"
+    "  ON CONFLICT (id) DO NOTHING RETURNING id) "
+    "SELECT w.id, pg_notify('saga_runnable', w.id) FROM w"};
+
+constexpr Statement kClaim{
+    "saga.claim",
+    "WITH c AS ("
+    "  SELECT id, owner AS previous_owner FROM saga.workflows"
+    "  WHERE status IN ('running', 'waiting', 'compensating') AND next_run_at <= now()"
+    "    AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+    "  ORDER BY next_run_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "UPDATE saga.workflows w SET owner = $1, lease_epoch = w.lease_epoch + 1,"
+    "  lease_expires_at = now() + $2::bigint * interval '1 millisecond', updated_at = now(),"
+    "  status = CASE WHEN w.status = 'waiting' THEN 'running' ELSE w.status END "
+    "FROM c WHERE w.id = c.id "
+    "RETURNING " OP_WORKFLOW_COLUMNS ", c.previous_owner IS NOT NULL,"
+    "  EXISTS (SELECT 1 FROM saga.steps s WHERE s.workflow_id = w.id)"};
+
+constexpr Statement kLoadSteps{
+    "saga.load_steps",
+    "SELECT " OP_STEP_COLUMNS " FROM saga.steps s WHERE s.workflow_id = $1 ORDER BY s.seq"};
+
+#define OP_STEP_INSERT                                                                          \
+  "INSERT INTO saga.steps (workflow_id, seq, name, kind, status, attempts, result, error_code," \
+  " error_message, compensation, compensation_args, pivot, compensates_seq, finished_at,"       \
+  " next_attempt_at) "                                                                          \
+  "SELECT f.id, $4, $5, $6, $7, $8, decode($9, 'hex'), $10, $11, $12, decode($13, 'hex'), $14,"  \
+  " $15, CASE WHEN $7 IN ('succeeded', 'failed') THEN now() END,"                               \
+  " CASE WHEN $16::bigint < 0 THEN NULL ELSE now() + $16 * interval '1 millisecond' END FROM f"
+
+#define OP_STEP_UPDATE                                                                          \
+  "UPDATE saga.steps s SET status = $5, attempts = $6, result = decode($7, 'hex'),"             \
+  " error_code = $8, error_message = $9,"                                                       \
+  " finished_at = CASE WHEN $5 IN ('succeeded', 'failed') THEN now() END,"                      \
+  " next_attempt_at = CASE WHEN $10::bigint < 0 THEN NULL"                                      \
+  "   ELSE now() + $10 * interval '1 millisecond' END "                                         \
+  "FROM f WHERE s.workflow_id = f.id AND s.seq = $4 RETURNING s.seq"
+
+constexpr Statement kInsertStep{"saga.insert_step",
+                                "WITH f AS (" OP_FENCE("") ") " OP_STEP_INSERT " RETURNING seq"};
+
+constexpr Statement kSaveStep{
+    "saga.save_step",
+    "WITH f AS (" OP_FENCE(", past_pivot = past_pivot OR $11") ") " OP_STEP_UPDATE};
+
+// $17 status, $18 delay ms: park the workflow and release its lease.
+#define OP_SUSPEND_FENCE                                                                        \
+  OP_FENCE(", status = $17, next_run_at = now() + $18::bigint * interval '1 millisecond',"      \
+           " owner = NULL, lease_expires_at = NULL")
+
+constexpr Statement kInsertStepAndSuspend{
+    "saga.insert_step_suspend", "WITH f AS (" OP_SUSPEND_FENCE ") " OP_STEP_INSERT " RETURNING seq"};
+
+// Same parameter numbering as kSaveStep plus $17/$18 (via $11..$16 placeholders unused).
+constexpr Statement kSaveStepAndSuspend{
+    "saga.save_step_suspend",
+    "WITH f AS (" OP_FENCE(", status = $12, next_run_at = now() + $13::bigint * interval "
+                           "'1 millisecond', owner = NULL, lease_expires_at = NULL,"
+                           " past_pivot = past_pivot OR $11") ") " OP_STEP_UPDATE};
+
+constexpr Statement kSuspend{
+    "saga.suspend",
+    OP_FENCE(", status = $4, next_run_at = now() + $5::bigint * interval '1 millisecond',"
+             " owner = NULL, lease_expires_at = NULL")};
+
+constexpr Statement kFenceOnly{"saga.fence", OP_FENCE(", past_pivot = past_pivot OR $4")};
+
+constexpr Statement kUpsertStepSucceeded{
+    "saga.upsert_step_succeeded",
+    "INSERT INTO saga.steps (workflow_id, seq, name, kind, status, attempts, result, pivot,"
+    " finished_at) VALUES ($1, $2, $3, $4, 'succeeded', $5, decode($6, 'hex'), $7, now())"
+    " ON CONFLICT (workflow_id, seq) DO UPDATE SET status = 'succeeded',"
+    " attempts = EXCLUDED.attempts, result = EXCLUDED.result, finished_at = now(),"
+    " next_attempt_at = NULL"};
+
+constexpr Statement kConsumeSignal{
+    "saga.consume_signal",
+    "UPDATE saga.signals SET consumed_seq = $3 WHERE id = ("
+    "  SELECT id FROM saga.signals WHERE workflow_id = $1 AND name = $2 AND consumed_seq IS NULL"
+    "  ORDER BY id LIMIT 1 FOR UPDATE) RETURNING encode(payload, 'hex')"};
+
+constexpr Statement kBeginCompensation{
+    "saga.begin_compensation",
+    OP_FENCE(", status = 'compensating', compensation_cause = $4, status_reason = $5")};
+
+constexpr Statement kFinish{
+    "saga.finish",
+    OP_FENCE(", status = $4, status_reason = $5, result = decode($6, 'hex'), owner = NULL,"
+             " lease_expires_at = NULL,"
+             " finished_at = CASE WHEN $4 = 'needs_attention' THEN NULL ELSE now() END")};
+
+constexpr Statement kRelease{"saga.release",
+                             OP_FENCE(", owner = NULL, lease_expires_at = NULL")};
+
+constexpr Statement kHeartbeat{
+    "saga.heartbeat",
+    "UPDATE saga.workflows SET lease_expires_at = now() + $3::bigint * interval '1 millisecond'"
+    " WHERE owner = $1 AND id = ANY($2::text[]) RETURNING id, lease_epoch, cancel_requested"};
+
+constexpr Statement kSelectWorkflow{
+    "saga.select", "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w WHERE w.id = $1"};
+constexpr Statement kSelectWorkflowForUpdate{
+    "saga.select_for_update",
+    "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w WHERE w.id = $1 FOR UPDATE"};
+
+constexpr Statement kRequestCancel{
+    "saga.request_cancel",
+    "UPDATE saga.workflows SET cancel_requested = true, cancel_reason = $2, next_run_at = now(),"
+    " updated_at = now() WHERE id = $1 RETURNING pg_notify('saga_runnable', id)"};
+
+constexpr Statement kInsertSignal{
+    "saga.insert_signal",
+    "INSERT INTO saga.signals (workflow_id, name, payload, request_id)"
+    " VALUES ($1, $2, decode($3, 'hex'), $4) ON CONFLICT (workflow_id, request_id) DO NOTHING"};
+
+constexpr Statement kWakeWaiting{
+    "saga.wake_waiting",
+    "UPDATE saga.workflows SET next_run_at = now(), updated_at = now()"
+    " WHERE id = $1 AND status IN ('waiting', 'running') AND next_run_at > now()"
+    " RETURNING pg_notify('saga_runnable', id)"};
+
+constexpr Statement kRetryGaveUpStep{
+    "saga.retry_step",
+    "UPDATE saga.steps SET status = 'retry_scheduled', attempts = 0, next_attempt_at = now(),"
+    " error_code = 0, error_message = '' WHERE workflow_id = $1 AND status = 'failed'"};
+
+constexpr Statement kRetryWorkflow{
+    "saga.retry",
+    "UPDATE saga.workflows SET status = CASE WHEN compensation_cause = '' THEN 'running'"
+    " ELSE 'compensating' END, status_reason = '', next_run_at = now(), finished_at = NULL,"
+    " updated_at = now() WHERE id = $1 RETURNING pg_notify('saga_runnable', id)"};
+
+#define OP_LIST_WORKFLOWS                                                                       \
+  "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w"                                        \
+  " WHERE (w.created_at, w.id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond'," \
+  " $2) AND ($3 = '' OR w.type = $3) AND ($4 = '' OR w.status = $4)"                            \
+  " AND w.created_at >= 'epoch'::timestamptz + $5::bigint * interval '1 microsecond'"           \
+  " AND w.created_at < 'epoch'::timestamptz + $6::bigint * interval '1 microsecond'"            \
+  " ORDER BY w.created_at DESC, w.id DESC LIMIT $7"
+constexpr Statement kListWorkflows{"saga.list", OP_LIST_WORKFLOWS};
+
+constexpr Statement kCountByStatus{
+    "saga.count_by_status",
+    "SELECT status, count(*) FROM saga.workflows WHERE status IN"
+    " ('running', 'waiting', 'compensating', 'needs_attention') GROUP BY status"};
+
+constexpr Statement kOldestRunnable{
+    "saga.oldest_runnable",
+    "SELECT coalesce(extract(epoch from now() - min(next_run_at)), 0)::float8"
+    " FROM saga.workflows WHERE status IN ('running', 'waiting', 'compensating')"
+    " AND next_run_at <= now() AND (lease_expires_at IS NULL OR lease_expires_at < now())"};
+
+constexpr Statement kDeleteFinished{
+    "saga.delete_finished",
+    "DELETE FROM saga.workflows WHERE id IN (SELECT id FROM saga.workflows"
+    " WHERE finished_at < now() - $1::bigint * interval '1 millisecond' LIMIT $2)"};
+
+constexpr int64_t kEndOfTimeMicros = 253402300799000000;
+constexpr int64_t kBeginningOfTimeMicros = -62135596800000000;  // 0001-01-01.
+
+int64_t MicrosOr(absl::Time t, int64_t fallback) {
+  return t == absl::InfinitePast() || t == absl::InfiniteFuture() ? fallback
+                                                                  : absl::ToUnixMicros(t);
+}
+
+absl::StatusOr<WorkflowRecord> LockedWorkflow(pqxx::transaction_base& tx, const std::string& id) {
+  pqxx::result r = Exec(tx, kSelectWorkflowForUpdate, id);
+  if (r.empty()) return NotFound("workflow", id);
+  return WorkflowFromRow(r[0]);
+}
+
+}  // namespace
+
+bool IsFenced(const absl::Status& status) {
+  return status.GetPayload(kFencedPayload).has_value();
+}
+
+absl::StatusOr<bool> PgWorkflowStore::StartInTransaction(pqxx::transaction_base& tx,
+                                                         const WorkflowStart& start) {
+  const int64_t timeout_ms =
+      start.timeout == absl::InfiniteDuration() ? -1 : Millis(start.timeout);
+  pqxx::result r = Exec(tx, kStartWorkflow, start.id, start.type, start.business_key,
+                        Hex(start.input), timeout_ms);
+  return !r.empty();
+}
+
+absl::StatusOr<bool> PgWorkflowStore::Start(const WorkflowStart& start) {
+  bool created = false;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                                    [&](pqxx::transaction_base& tx) -> absl::Status {
+                                      OP_ASSIGN_OR_RETURN(created, StartInTransaction(tx, start));
+                                      return absl::OkStatus();
+                                    }));
+  return created;
+}
+
+absl::StatusOr<std::vector<ClaimedWorkflow>> PgWorkflowStore::Claim(const std::string& owner,
+                                                                    absl::Duration lease,
+                                                                    int limit) {
+  std::vector<ClaimedWorkflow> claimed;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        claimed.clear();
+        for (const pqxx::row& row : Exec(tx, kClaim, owner, Millis(lease), limit)) {
+          ClaimedWorkflow c;
+          c.workflow = WorkflowFromRow(row);
+          c.takeover = row[kWorkflowColumnCount].as<bool>();
+          c.has_steps = row[kWorkflowColumnCount + 1].as<bool>();
+          claimed.push_back(std::move(c));
+        }
+        return absl::OkStatus();
+      }));
+  return claimed;
+}
+
+absl::StatusOr<std::vector<StepRecord>> PgWorkflowStore::LoadSteps(
+    const std::string& workflow_id) {
+  std::vector<StepRecord> steps;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                                    [&](pqxx::transaction_base& tx) -> absl::Status {
+                                      steps.clear();
+                                      for (const pqxx::row& row : Exec(tx, kLoadSteps, workflow_id)) {
+                                        steps.push_back(StepFromRow(row));
+                                      }
+                                      return absl::OkStatus();
+                                    }));
+  return steps;
+}
+
+absl::Status PgWorkflowStore::InsertStep(const Fence& fence, const StepRecord& step) {
+  return RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r =
+            Exec(tx, kInsertStep, fence.workflow_id, fence.owner, fence.epoch, step.seq, step.name,
+                 saga::StepKindName(step.kind), saga::StepStatusName(step.status), step.attempts,
+                 Hex(step.result), static_cast<int>(step.error_code), step.error_message,
+                 step.compensation, Hex(step.compensation_args), step.pivot, step.compensates_seq,
+                 int64_t{-1});
+        return r.empty() ? Fenced(fence) : absl::OkStatus();
+      });
+}
+
+absl::Status PgWorkflowStore::SaveStep(const Fence& fence, const StepRecord& step,
+                                       std::optional<absl::Duration> retry_delay) {
+  const bool pivot_done = step.pivot && step.status == saga::StepStatus::kSucceeded;
+  return RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r = Exec(tx, kSaveStep, fence.workflow_id, fence.owner, fence.epoch, step.seq,
+                              saga::StepStatusName(step.status), step.attempts, Hex(step.result),
+                              static_cast<int>(step.error_code), step.error_message,
+                              retry_delay ? Millis(*retry_delay) : int64_t{-1}, pivot_done);
+        return r.empty() ? Fenced(fence) : absl::OkStatus();
+      });
+}
+
+absl::Status PgWorkflowStore::SaveStepAndSuspend(const Fence& fence, const StepRecord& step,
+                                                 bool insert,
+                                                 std::optional<absl::Duration> retry_delay,
+                                                 WorkflowStatus status, absl::Duration delay) {
+  const int64_t retry_ms = retry_delay ? Millis(*retry_delay) : int64_t{-1};
+  const int64_t delay_ms = std::max<int64_t>(0, Millis(delay));
+  return RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r;
+        if (insert) {
+          r = Exec(tx, kInsertStepAndSuspend, fence.workflow_id, fence.owner, fence.epoch,
+                   step.seq, step.name, saga::StepKindName(step.kind),
+                   saga::StepStatusName(step.status), step.attempts, Hex(step.result),
+                   static_cast<int>(step.error_code), step.error_message, step.compensation,
+                   Hex(step.compensation_args), step.pivot, step.compensates_seq, retry_ms,
+                   saga::WorkflowStatusName(status), delay_ms);
+        } else {
+          r = Exec(tx, kSaveStepAndSuspend, fence.workflow_id, fence.owner, fence.epoch, step.seq,
+                   saga::StepStatusName(step.status), step.attempts, Hex(step.result),
+                   static_cast<int>(step.error_code), step.error_message, retry_ms,
+                   step.pivot && step.status == saga::StepStatus::kSucceeded,
+                   saga::WorkflowStatusName(status), delay_ms);
+        }
+        return r.empty() ? Fenced(fence) : absl::OkStatus();
+      });
+}
+
+absl::Status PgWorkflowStore::Suspend(const Fence& fence, WorkflowStatus status,
+                                      absl::Duration delay) {
+  return RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        return Exec(tx, kSuspend, fence.workflow_id, fence.owner, fence.epoch,
+                    saga::WorkflowStatusName(status), std::max<int64_t>(0, Millis(delay)))
+                       .empty()
+                   ? Fenced(fence)
+                   : absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
+    const Fence& fence, const StepRecord& step,
+    absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn) {
+  std::string result;
+  OP_RETURN_IF_ERROR(
+      RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        if (Exec(tx, kFenceOnly, fence.workflow_id, fence.owner, fence.epoch, step.pivot).empty()) {
+          return Fenced(fence);
+        }
+        OP_ASSIGN_OR_RETURN(result, fn(tx));
+        Exec(tx, kUpsertStepSucceeded, fence.workflow_id, step.seq, step.name,
+             saga::StepKindName(step.kind), step.attempts, Hex(result), step.pivot);
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<std::optional<std::string>> PgWorkflowStore::ConsumeSignal(
+    const Fence& fence, const StepRecord& step, const std::string& signal_name) {
+  std::optional<std::string> payload;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    payload.reset();
+    if (Exec(tx, kFenceOnly, fence.workflow_id, fence.owner, fence.epoch, false).empty()) {
+      return Fenced(fence);
+    }
+    pqxx::result r = Exec(tx, kConsumeSignal, fence.workflow_id, signal_name, step.seq);
+    if (r.empty()) return absl::OkStatus();
+    payload = Unhex(r[0][0]);
+    Exec(tx, kUpsertStepSucceeded, fence.workflow_id, step.seq, step.name,
+         saga::StepKindName(step.kind), step.attempts, Hex(*payload), false);
+    return absl::OkStatus();
+  }));
+  return payload;
+}
+
+absl::Status PgWorkflowStore::BeginCompensation(const Fence& fence, const std::string& cause,
+                                                const std::string& reason) {
+  return RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        return Exec(tx, kBeginCompensation, fence.workflow_id, fence.owner, fence.epoch, cause,
+                    reason)
+                       .empty()
+                   ? Fenced(fence)
+                   : absl::OkStatus();
+      });
+}
+
+absl::Status PgWorkflowStore::Finish(
+    const Fence& fence, const saga::FinishInfo& info, const std::string& result,
+    const std::function<absl::Status(pqxx::transaction_base&, const saga::FinishInfo&)>&
+        on_finish) {
+  return RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    if (Exec(tx, kFinish, fence.workflow_id, fence.owner, fence.epoch,
+             saga::WorkflowStatusName(info.status), info.reason, Hex(result))
+            .empty()) {
+      return Fenced(fence);
+    }
+    if (on_finish) OP_RETURN_IF_ERROR(on_finish(tx, info));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgWorkflowStore::Release(const Fence& fence) {
+  return RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        Exec(tx, kRelease, fence.workflow_id, fence.owner, fence.epoch);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::map<std::string, LeaseState>> PgWorkflowStore::Heartbeat(
+    const std::string& owner, const std::vector<std::string>& workflow_ids, absl::Duration lease) {
+  std::map<std::string, LeaseState> held;
+  if (workflow_ids.empty()) return held;
+  const std::string ids = TextArray(workflow_ids);
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        held.clear();
+        for (const pqxx::row& row : Exec(tx, kHeartbeat, owner, ids, Millis(lease))) {
+          held[row[0].as<std::string>()] = LeaseState{row[1].as<int64_t>(), row[2].as<bool>()};
+        }
+        return absl::OkStatus();
+      }));
+  return held;
+}
+
+absl::StatusOr<WorkflowRecord> PgWorkflowStore::RequestCancel(const std::string& workflow_id,
+                                                              const std::string& reason) {
+  WorkflowRecord out;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    OP_ASSIGN_OR_RETURN(out, LockedWorkflow(tx, workflow_id));
+    if (IsTerminal(out.status)) {
+      return absl::FailedPreconditionError(absl::StrCat("workflow ", workflow_id, " is already ",
+                                                        saga::WorkflowStatusName(out.status)));
+    }
+    if (out.past_pivot) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "workflow ", workflow_id, " is past its pivot step and can only run to completion"));
+    }
+    if (out.cancel_requested || out.status == WorkflowStatus::kCompensating) return absl::OkStatus();
+    Exec(tx, kRequestCancel, workflow_id, reason);
+    out.cancel_requested = true;
+    out.cancel_reason = reason;
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<WorkflowRecord> PgWorkflowStore::Signal(const std::string& workflow_id,
+                                                       const std::string& name,
+                                                       const std::string& payload,
+                                                       const std::string& request_id) {
+  WorkflowRecord out;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    OP_ASSIGN_OR_RETURN(out, LockedWorkflow(tx, workflow_id));
+    if (IsTerminal(out.status)) {
+      return absl::FailedPreconditionError(absl::StrCat("workflow ", workflow_id, " is already ",
+                                                        saga::WorkflowStatusName(out.status)));
+    }
+    Exec(tx, kInsertSignal, workflow_id, name, Hex(payload), request_id);
+    Exec(tx, kWakeWaiting, workflow_id);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<WorkflowRecord> PgWorkflowStore::Retry(const std::string& workflow_id) {
+  WorkflowRecord out;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    OP_ASSIGN_OR_RETURN(out, LockedWorkflow(tx, workflow_id));
+    if (out.status != WorkflowStatus::kNeedsAttention) {
+      return absl::FailedPreconditionError(absl::StrCat("workflow ", workflow_id, " is ",
+                                                        saga::WorkflowStatusName(out.status),
+                                                        ", not needs_attention"));
+    }
+    Exec(tx, kRetryGaveUpStep, workflow_id);
+    Exec(tx, kRetryWorkflow, workflow_id);
+    out = WorkflowFromRow(Exec(tx, kSelectWorkflow, workflow_id)[0]);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<WorkflowRecord> PgWorkflowStore::Get(const std::string& workflow_id,
+                                                    bool with_steps) {
+  absl::StatusOr<WorkflowRecord> out;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r = Exec(tx, kSelectWorkflow, workflow_id);
+        if (r.empty()) {
+          out = NotFound("workflow", workflow_id);
+          return absl::OkStatus();
+        }
+        WorkflowRecord w = WorkflowFromRow(r[0]);
+        if (with_steps) {
+          for (const pqxx::row& row : Exec(tx, kLoadSteps, workflow_id)) {
+            w.steps.push_back(StepFromRow(row));
+          }
+        }
+        out = std::move(w);
+        return absl::OkStatus();
+      }));
+  return out;
+}
+
+absl::StatusOr<WorkflowPage> PgWorkflowStore::List(const WorkflowListQuery& query) {
+  const int64_t cursor_us = query.after ? absl::ToUnixMicros(query.after->time) : kEndOfTimeMicros;
+  const std::string cursor_id = query.after ? query.after->id : std::string(200, '\x7f');
+  std::vector<WorkflowRecord> rows;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        rows.clear();
+        for (const pqxx::row& row :
+             Exec(tx, kListWorkflows, cursor_us, cursor_id, query.type.value_or(""),
+                  query.status ? saga::WorkflowStatusName(*query.status) : "",
+                  MicrosOr(query.created_from, kBeginningOfTimeMicros),
+                  MicrosOr(query.created_to, kEndOfTimeMicros),
+                  int64_t{query.page_size} + 1)) {
+          rows.push_back(WorkflowFromRow(row));
+        }
+        return absl::OkStatus();
+      }));
+  WorkflowPage page;
+  if (rows.size() > static_cast<size_t>(query.page_size)) {
+    rows.resize(query.page_size);
+    page.next = PageCursor{rows.back().created_at, rows.back().id};
+  }
+  page.workflows = std::move(rows);
+  return page;
+}
+
+absl::StatusOr<StatusCounts> PgWorkflowStore::CountByStatus() {
+  StatusCounts counts;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        counts.clear();
+        for (const pqxx::row& row : Exec(tx, kCountByStatus)) {
+          if (auto s = saga::ParseWorkflowStatus(row[0].as<std::string>())) {
+            counts[*s] = row[1].as<int64_t>();
+          }
+        }
+        return absl::OkStatus();
+      }));
+  return counts;
+}
+
+absl::StatusOr<double> PgWorkflowStore::OldestRunnableAgeSeconds() {
+  double age = 0;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                                    [&](pqxx::transaction_base& tx) -> absl::Status {
+                                      age = Exec(tx, kOldestRunnable)[0][0].as<double>();
+                                      return absl::OkStatus();
+                                    }));
+  return age;
+}
+
+absl::StatusOr<int64_t> PgWorkflowStore::DeleteFinished(absl::Duration retention, int limit) {
+  int64_t deleted = 0;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        deleted = Exec(tx, kDeleteFinished, Millis(retention), limit).affected_rows();
+        return absl::OkStatus();
+      }));
+  return deleted;
+}
+
+}  // namespace order_platform::db

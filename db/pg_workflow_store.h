@@ -1,0 +1,156 @@
+// The saga engine's durable state in PostgreSQL (schema `saga`): workflows with their leases,
+// steps (checkpoints) and signals. Every write made on behalf of a running workflow is fenced:
+// it applies only while the writer still holds the workflow's lease (owner + lease epoch), so a
+// paused, stale worker cannot write after another took over. Thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "db/pool.h"
+#include "saga/workflow.h"
+#include "services/common/page_token.h"
+
+namespace order_platform::db {
+
+// Channel on which new or newly runnable work is announced (LISTEN/NOTIFY).
+inline constexpr const char* kWorkflowChannel = "saga_runnable";
+
+// The identity under which a worker writes for a workflow it leased.
+struct Fence {
+  std::string workflow_id;
+  std::string owner;
+  int64_t epoch = 0;
+};
+
+// True for the status returned when a fenced write found the lease gone.
+bool IsFenced(const absl::Status& status);
+
+struct WorkflowStart {
+  std::string type;
+  std::string id;
+  std::string business_key;
+  std::string input;
+  absl::Duration timeout = absl::InfiniteDuration();
+};
+
+struct ClaimedWorkflow {
+  saga::WorkflowRecord workflow;  // Without steps.
+  bool takeover = false;          // The lease was taken from an owner whose lease expired.
+  bool has_steps = false;
+};
+
+struct LeaseState {
+  int64_t epoch = 0;
+  bool cancel_requested = false;
+};
+
+struct WorkflowListQuery {
+  std::optional<std::string> type;
+  std::optional<saga::WorkflowStatus> status;
+  absl::Time created_from = absl::InfinitePast();
+  absl::Time created_to = absl::InfiniteFuture();
+  int32_t page_size = 50;
+  std::optional<PageCursor> after;  // (created_at, id), newest first.
+};
+
+struct WorkflowPage {
+  std::vector<saga::WorkflowRecord> workflows;
+  std::optional<PageCursor> next;
+};
+
+// Counts of workflows by status, for gauges.
+using StatusCounts = std::map<saga::WorkflowStatus, int64_t>;
+
+class PgWorkflowStore {
+ public:
+  // `pool` must outlive the store and point at a database migrated to the `saga` schema.
+  explicit PgWorkflowStore(ConnectionPool* pool) : pool_(*pool) {}
+
+  // Inserts a runnable workflow inside the caller's transaction (so it commits with the business
+  // write that starts it) and announces it. Returns false when a workflow with that id exists
+  // (nothing written).
+  static absl::StatusOr<bool> StartInTransaction(pqxx::transaction_base& tx,
+                                                 const WorkflowStart& start);
+  // Same, in a transaction of its own.
+  absl::StatusOr<bool> Start(const WorkflowStart& start);
+
+  // Leases up to `limit` runnable workflows (due, lease free or expired) to `owner` for `lease`,
+  // skipping rows other workers are claiming (FOR UPDATE SKIP LOCKED).
+  absl::StatusOr<std::vector<ClaimedWorkflow>> Claim(const std::string& owner,
+                                                     absl::Duration lease, int limit);
+  // The step history of a workflow, by seq.
+  absl::StatusOr<std::vector<saga::StepRecord>> LoadSteps(const std::string& workflow_id);
+
+  // Inserts a new step row. Fenced.
+  absl::Status InsertStep(const Fence& fence, const saga::StepRecord& step);
+  // Updates a step row's status, attempts, result and error; `retry_delay` (from the database
+  // clock) sets next_attempt_at. A succeeded pivot step marks the workflow past its pivot. Fenced.
+  absl::Status SaveStep(const Fence& fence, const saga::StepRecord& step,
+                        std::optional<absl::Duration> retry_delay = std::nullopt);
+  // SaveStep (or InsertStep when `insert`), then parks the workflow in `status` until `delay`
+  // from now and releases the lease, in one transaction. Fenced.
+  absl::Status SaveStepAndSuspend(const Fence& fence, const saga::StepRecord& step, bool insert,
+                                  std::optional<absl::Duration> retry_delay,
+                                  saga::WorkflowStatus status, absl::Duration delay);
+  // Parks the workflow in `status` until `delay` from now and releases the lease. Fenced.
+  absl::Status Suspend(const Fence& fence, saga::WorkflowStatus status, absl::Duration delay);
+  // Runs `fn` and records `step` as succeeded with fn's result in one transaction (local step:
+  // business write + checkpoint commit together). fn's error rolls everything back and is
+  // returned. Fenced.
+  absl::StatusOr<std::string> RunLocalStep(
+      const Fence& fence, const saga::StepRecord& step,
+      absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn);
+  // Consumes the oldest pending signal `signal_name` and records it as `step`'s result, in one
+  // transaction. nullopt when none is pending. Fenced.
+  absl::StatusOr<std::optional<std::string>> ConsumeSignal(const Fence& fence,
+                                                           const saga::StepRecord& step,
+                                                           const std::string& signal_name);
+  // Switches a workflow to compensating with a cause ("failed"/"cancelled") and reason. Fenced.
+  absl::Status BeginCompensation(const Fence& fence, const std::string& cause,
+                                 const std::string& reason);
+  // Records a terminal status (or needs-attention), releases the lease, and runs `on_finish` in
+  // the same transaction. Fenced.
+  absl::Status Finish(
+      const Fence& fence, const saga::FinishInfo& info, const std::string& result,
+      const std::function<absl::Status(pqxx::transaction_base&, const saga::FinishInfo&)>&
+          on_finish);
+  // Releases the lease of a workflow this worker stops running (shutdown), keeping it runnable.
+  absl::Status Release(const Fence& fence);
+
+  // Extends the leases `owner` holds on `workflow_ids`. Returns the ones still held, with their
+  // cancel flags; the others were lost.
+  absl::StatusOr<std::map<std::string, LeaseState>> Heartbeat(
+      const std::string& owner, const std::vector<std::string>& workflow_ids,
+      absl::Duration lease);
+
+  // Operator actions. NOT_FOUND for unknown ids; FAILED_PRECONDITION when the state forbids it.
+  absl::StatusOr<saga::WorkflowRecord> RequestCancel(const std::string& workflow_id,
+                                                     const std::string& reason);
+  absl::StatusOr<saga::WorkflowRecord> Signal(const std::string& workflow_id,
+                                              const std::string& name,
+                                              const std::string& payload,
+                                              const std::string& request_id);
+  absl::StatusOr<saga::WorkflowRecord> Retry(const std::string& workflow_id);
+
+  // Visibility.
+  absl::StatusOr<saga::WorkflowRecord> Get(const std::string& workflow_id, bool with_steps);
+  absl::StatusOr<WorkflowPage> List(const WorkflowListQuery& query);
+  absl::StatusOr<StatusCounts> CountByStatus();
+  // Seconds the oldest due, unleased workflow has been waiting to run (0 when none).
+  absl::StatusOr<double> OldestRunnableAgeSeconds();
+
+  // Deletes up to `limit` finished workflows whose finish is older than `retention`. Returns how
+  // many were deleted.
+  absl::StatusOr<int64_t> DeleteFinished(absl::Duration retention, int limit);
+
+ private:
+  ConnectionPool& pool_;
+};
+
+}  // namespace order_platform::db

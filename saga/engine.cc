@@ -1,0 +1,503 @@
+#include "saga/engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <pqxx/pqxx>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "saga/fault.h"
+#include "services/common/errors.h"
+#include "services/common/log.h"
+
+namespace order_platform::saga {
+namespace {
+
+std::string DefaultOwner() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  absl::BitGen gen;
+  return absl::StrCat(host, ":", getpid(), ":", absl::Uniform<uint32_t>(gen));
+}
+
+double Random01() {
+  thread_local absl::BitGen gen;
+  return absl::Uniform(gen, 0.0, 1.0);
+}
+
+// Forward steps whose compensation is owed: done, possibly done, or interrupted mid-call.
+bool OwesCompensation(const StepRecord& step) {
+  if (step.kind != StepKind::kForward || step.compensation.empty()) return false;
+  switch (step.status) {
+    case StepStatus::kSucceeded:
+    case StepStatus::kRunning:
+      return true;
+    case StepStatus::kRetryScheduled:
+      return step.attempts > 0 && MayHaveTakenEffect(step.error());
+    case StepStatus::kFailed:
+      return MayHaveTakenEffect(step.error());
+    case StepStatus::kWaiting:
+      return false;
+  }
+  return false;
+}
+
+void LogWorkflow(LogLevel level, absl::string_view message, const std::string& workflow_id,
+                 absl::string_view detail = {}) {
+  Log(level, message, {{"workflow_id", workflow_id}, {"detail", detail}});
+}
+
+class Listener final : public pqxx::notification_receiver {
+ public:
+  Listener(pqxx::connection_base& conn, Engine* engine)
+      : pqxx::notification_receiver(conn, db::kWorkflowChannel), engine_(engine) {}
+  void operator()(const std::string&, int) override { engine_->Poke(); }
+
+ private:
+  Engine* engine_;
+};
+
+}  // namespace
+
+Engine::Engine(db::PgWorkflowStore* store, EngineOptions options, EngineObserver* observer)
+    : store_(*store),
+      options_(std::move(options)),
+      observer_(observer != nullptr ? *observer : default_observer_) {
+  if (options_.owner.empty()) options_.owner = DefaultOwner();
+  options_.workers = std::max(1, options_.workers);
+}
+
+Engine::~Engine() { Stop(absl::Seconds(5)); }
+
+absl::Status Engine::Register(WorkflowDefinition definition) {
+  if (definition.type.empty() || !definition.run) {
+    return absl::InvalidArgumentError("a workflow definition needs a type and a run function");
+  }
+  absl::MutexLock lock(&mu_);
+  if (started_) return absl::FailedPreconditionError("register workflows before Start");
+  const std::string type = definition.type;
+  if (!definitions_.emplace(type, std::move(definition)).second) {
+    return absl::InvalidArgumentError(absl::StrCat("workflow type ", type, " registered twice"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_) return absl::OkStatus();
+  started_ = true;
+  threads_.emplace_back([this] { DispatchLoop(); });
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+  threads_.emplace_back([this] { HeartbeatLoop(); });
+  if (!options_.listen_dsn.empty()) threads_.emplace_back([this] { ListenLoop(); });
+  if (options_.retention > absl::ZeroDuration()) threads_.emplace_back([this] { RetentionLoop(); });
+  Log(LogLevel::kInfo, "saga engine started",
+      {{"owner", options_.owner}, {"workers", absl::StrCat(options_.workers)}});
+  return absl::OkStatus();
+}
+
+void Engine::Stop(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+    // Segments already running finish at their next step boundary or suspension; give them
+    // `grace`, then signal them as if their leases were lost (they stop writing).
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; };
+    const int queued = static_cast<int>(queue_.size());
+    std::vector<db::ClaimedWorkflow> unstarted;
+    unstarted.swap(queue_);
+    active_ -= queued;
+    for (const db::ClaimedWorkflow& c : unstarted) running_.erase(c.workflow.id);
+    mu_.Unlock();
+    for (const db::ClaimedWorkflow& c : unstarted) {
+      (void)store_.Release({c.workflow.id, options_.owner, c.workflow.lease_epoch});
+    }
+    mu_.Lock();
+    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), grace)) {
+      for (auto& [id, running] : running_) running.signals->lease_lost = true;
+    }
+  }
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  Log(LogLevel::kInfo, "saga engine stopped", {{"owner", options_.owner}});
+}
+
+absl::StatusOr<bool> Engine::StartWorkflow(const db::WorkflowStart& start) {
+  if (definitions_.find(start.type) == definitions_.end()) {
+    return InvalidField("workflow_type", absl::StrCat("unknown workflow type ", start.type));
+  }
+  OP_ASSIGN_OR_RETURN(bool created, store_.Start(start));
+  Poke();
+  return created;
+}
+
+void Engine::Poke() {
+  absl::MutexLock lock(&mu_);
+  poked_ = true;
+}
+
+void Engine::ScheduleLocalWake(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  next_local_wake_ = std::min(next_local_wake_, absl::Now() + delay);
+}
+
+bool Engine::WaitIdle(absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    bool local_idle;
+    {
+      absl::MutexLock lock(&mu_);
+      local_idle = active_ == 0 && queue_.empty();
+    }
+    if (local_idle) {
+      absl::StatusOr<db::StatusCounts> counts = store_.CountByStatus();
+      if (counts.ok() && (*counts)[WorkflowStatus::kRunning] == 0 &&
+          (*counts)[WorkflowStatus::kCompensating] == 0) {
+        return true;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+void Engine::DispatchLoop() {
+  while (true) {
+    int free_slots = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || (poked_ && active_ < options_.workers);
+      };
+      const absl::Time deadline = std::min(absl::Now() + options_.poll_interval, next_local_wake_);
+      mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+      if (stopping_) return;
+      poked_ = false;
+      if (next_local_wake_ <= absl::Now()) next_local_wake_ = absl::InfiniteFuture();
+      free_slots = options_.workers - active_;
+    }
+    if (free_slots <= 0) continue;
+    absl::StatusOr<std::vector<db::ClaimedWorkflow>> claimed =
+        store_.Claim(options_.owner, options_.lease, free_slots);
+    if (!claimed.ok()) {
+      Log(LogLevel::kWarning, "claiming workflows failed", {{"error", claimed.status().message()}});
+      absl::SleepFor(std::min(options_.poll_interval, absl::Seconds(1)));
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    last_claim_empty_ = claimed->empty();
+    for (db::ClaimedWorkflow& c : *claimed) {
+      if (c.takeover) observer_.LeaseTakeover(c.workflow.type);
+      active_++;
+      running_[c.workflow.id] = Running{c.workflow.type, std::make_shared<RunSignals>()};
+      running_[c.workflow.id].signals->cancel_requested = c.workflow.cancel_requested;
+      queue_.push_back(std::move(c));
+    }
+    // A full batch suggests more is runnable: claim again as soon as a slot frees up.
+    if (static_cast<int>(claimed->size()) == free_slots) poked_ = true;
+  }
+}
+
+void Engine::WorkerLoop() {
+  while (true) {
+    db::ClaimedWorkflow claimed;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // Stopping.
+      claimed = std::move(queue_.front());
+      queue_.erase(queue_.begin());
+    }
+    RunSegment(claimed);
+    absl::MutexLock lock(&mu_);
+    active_--;
+    running_.erase(claimed.workflow.id);
+    poked_ = true;
+  }
+}
+
+void Engine::HeartbeatLoop() {
+  while (true) {
+    std::vector<std::string> ids;
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.heartbeat_interval)) return;
+      for (const auto& [id, running] : running_) ids.push_back(id);
+    }
+    if (ids.empty()) continue;
+    absl::StatusOr<std::map<std::string, db::LeaseState>> held =
+        store_.Heartbeat(options_.owner, ids, options_.lease);
+    if (!held.ok()) {
+      Log(LogLevel::kWarning, "lease heartbeat failed", {{"error", held.status().message()}});
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    for (const std::string& id : ids) {
+      auto it = running_.find(id);
+      if (it == running_.end()) continue;
+      auto h = held->find(id);
+      if (h == held->end()) {
+        it->second.signals->lease_lost = true;
+        LogWorkflow(LogLevel::kWarning, "lease lost; stopping this run", id);
+      } else if (h->second.cancel_requested) {
+        it->second.signals->cancel_requested = true;
+      }
+    }
+  }
+}
+
+void Engine::ListenLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    try {
+      pqxx::connection conn(options_.listen_dsn);
+      Listener listener(conn, this);
+      Poke();  // Catch up on anything announced while not listening.
+      while (true) {
+        {
+          absl::MutexLock lock(&mu_);
+          if (stopping_) return;
+        }
+        conn.await_notification(0, 200000);
+      }
+    } catch (const std::exception& e) {
+      Log(LogLevel::kWarning, "workflow listener lost its connection; polling meanwhile",
+          {{"error", e.what()}});
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Seconds(1))) return;
+    }
+  }
+}
+
+void Engine::RetentionLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Minutes(1))) return;
+    }
+    constexpr int kBatch = 1000;
+    int64_t total = 0;
+    for (int round = 0; round < 100; ++round) {
+      absl::StatusOr<int64_t> deleted = store_.DeleteFinished(options_.retention, kBatch);
+      if (!deleted.ok()) break;
+      total += *deleted;
+      if (*deleted < kBatch) break;
+    }
+    if (total > 0) {
+      Log(LogLevel::kInfo, "deleted finished workflows past retention",
+          {{"count", absl::StrCat(total)}});
+    }
+  }
+}
+
+void Engine::FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* definition,
+                            const WorkflowRecord& workflow, WorkflowStatus status,
+                            const std::string& reason, const std::string& result) {
+  FinishInfo info{workflow.id, workflow.business_key, workflow.input, status, reason};
+  static const std::function<absl::Status(pqxx::transaction_base&, const FinishInfo&)> kNoHook;
+  absl::Status finished =
+      store_.Finish(fence, info, result, definition != nullptr ? definition->on_finish : kNoHook);
+  if (!finished.ok()) {
+    LogWorkflow(LogLevel::kWarning, "could not record the workflow's end; it will be re-run",
+                workflow.id, finished.message());
+    return;
+  }
+  observer_.WorkflowFinished(workflow.type, WorkflowStatusName(status),
+                             absl::Now() - workflow.created_at);
+  LogWorkflow(status == WorkflowStatus::kNeedsAttention ? LogLevel::kError : LogLevel::kInfo,
+              absl::StrCat("workflow ", WorkflowStatusName(status)), workflow.id, reason);
+}
+
+void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
+  const WorkflowRecord& workflow = claimed.workflow;
+  const db::Fence fence{workflow.id, options_.owner, workflow.lease_epoch};
+  auto def_it = definitions_.find(workflow.type);
+  if (def_it == definitions_.end()) {
+    FinishWorkflow(fence, nullptr, workflow, WorkflowStatus::kNeedsAttention,
+                   absl::StrCat("no workflow type \"", workflow.type, "\" is registered here"),
+                   "");
+    return;
+  }
+  const WorkflowDefinition& definition = def_it->second;
+  std::shared_ptr<RunSignals> signals;
+  {
+    absl::MutexLock lock(&mu_);
+    signals = running_.at(workflow.id).signals;
+  }
+
+  if (workflow.status == WorkflowStatus::kCompensating) {
+    Compensate(fence, definition, workflow, workflow.compensation_cause);
+    return;
+  }
+  auto begin_compensation = [&](const std::string& cause, const std::string& reason) {
+    if (!store_.BeginCompensation(fence, cause, reason).ok()) return;
+    WorkflowRecord updated = workflow;
+    updated.status_reason = reason;
+    Compensate(fence, definition, updated, cause);
+  };
+  if (!workflow.past_pivot && workflow.cancel_requested) {
+    begin_compensation("cancelled", workflow.cancel_reason.empty()
+                                        ? "cancelled"
+                                        : absl::StrCat("cancelled: ", workflow.cancel_reason));
+    return;
+  }
+  if (!workflow.past_pivot && absl::Now() > workflow.deadline_at) {
+    begin_compensation("failed", "workflow deadline exceeded");
+    return;
+  }
+
+  std::vector<StepRecord> history;
+  if (claimed.has_steps) {
+    absl::StatusOr<std::vector<StepRecord>> loaded = store_.LoadSteps(workflow.id);
+    if (!loaded.ok()) {
+      (void)store_.Release(fence);
+      return;
+    }
+    history = *std::move(loaded);
+  }
+  WorkflowContext context(&store_, &observer_, fence, workflow, std::move(history), signals);
+  FaultPoint("after_start");
+  absl::StatusOr<std::string> result = definition.run(context, workflow.input);
+
+  if (context.fenced()) {
+    LogWorkflow(LogLevel::kWarning, "run stopped: lease lost", workflow.id);
+    return;
+  }
+  if (context.suspended()) {
+    ScheduleLocalWake(context.suspend_delay());
+    return;
+  }
+  if (context.nondeterministic()) {
+    FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kNeedsAttention,
+                   std::string(result.status().message()), "");
+    return;
+  }
+  if (context.cancelled()) {
+    begin_compensation("cancelled", workflow.cancel_reason.empty()
+                                        ? "cancelled"
+                                        : absl::StrCat("cancelled: ", workflow.cancel_reason));
+    return;
+  }
+  if (result.ok()) {
+    FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kCompleted, "", *result);
+    return;
+  }
+  const std::string reason(result.status().message());
+  if (context.past_pivot()) {
+    FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kNeedsAttention,
+                   absl::StrCat("failed after the pivot: ", reason), "");
+    return;
+  }
+  begin_compensation("failed", reason);
+}
+
+void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& definition,
+                        const WorkflowRecord& workflow, const std::string& cause) {
+  absl::StatusOr<std::vector<StepRecord>> loaded = store_.LoadSteps(workflow.id);
+  if (!loaded.ok()) {
+    (void)store_.Release(fence);
+    return;
+  }
+  std::shared_ptr<RunSignals> signals;
+  {
+    absl::MutexLock lock(&mu_);
+    signals = running_.at(workflow.id).signals;
+  }
+  std::map<int, StepRecord> compensation_rows;  // By the forward seq they undo.
+  std::vector<StepRecord> owed;
+  int max_seq = 0;
+  for (const StepRecord& step : *loaded) {
+    max_seq = std::max(max_seq, step.seq);
+    if (step.kind == StepKind::kCompensation) compensation_rows[step.compensates_seq] = step;
+    if (OwesCompensation(step)) owed.push_back(step);
+  }
+  std::sort(owed.begin(), owed.end(),
+            [](const StepRecord& a, const StepRecord& b) { return a.seq > b.seq; });
+
+  for (const StepRecord& forward : owed) {
+    StepRecord row;
+    bool exists = false;
+    if (auto it = compensation_rows.find(forward.seq); it != compensation_rows.end()) {
+      if (it->second.status == StepStatus::kSucceeded) continue;
+      row = it->second;
+      exists = true;
+      const absl::Duration remaining = row.next_attempt_at - absl::Now();
+      if (row.status == StepStatus::kRetryScheduled && remaining > absl::Milliseconds(20)) {
+        (void)store_.SaveStepAndSuspend(fence, row, false, remaining,
+                                        WorkflowStatus::kCompensating, remaining);
+        ScheduleLocalWake(remaining);
+        return;
+      }
+    } else {
+      row.seq = ++max_seq;
+      row.name = absl::StrCat("compensate:", forward.name);
+      row.kind = StepKind::kCompensation;
+      row.status = StepStatus::kRunning;
+      row.compensates_seq = forward.seq;
+    }
+    auto fn = definition.compensations.find(forward.compensation);
+    if (fn == definition.compensations.end()) {
+      FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kNeedsAttention,
+                     absl::StrCat("no compensation named \"", forward.compensation,
+                                  "\" is registered for ", workflow.type),
+                     "");
+      return;
+    }
+    if (signals->lease_lost.load()) return;
+    CompensationCall call{workflow.id, absl::StrCat(workflow.id, "/compensate/", forward.name),
+                          forward.compensation_args, absl::Now() + absl::Seconds(10)};
+    absl::Status undone = fn->second(call);
+    FaultPoint("in_compensation");
+    row.attempts++;
+    observer_.CompensationAttempt(workflow.type, forward.compensation, undone.ok());
+    if (undone.ok()) {
+      row.status = StepStatus::kSucceeded;
+      row.error_code = absl::StatusCode::kOk;
+      row.error_message.clear();
+      absl::Status saved = exists ? store_.SaveStep(fence, row) : store_.InsertStep(fence, row);
+      if (!saved.ok()) return;  // Fenced or database down: whoever runs next redoes it.
+      FaultPoint("after_compensation_checkpoint");
+      continue;
+    }
+    row.error_code = undone.code();
+    row.error_message = std::string(undone.message());
+    if (definition.compensation_max_attempts > 0 &&
+        row.attempts >= definition.compensation_max_attempts) {
+      row.status = StepStatus::kFailed;
+      absl::Status saved = exists ? store_.SaveStep(fence, row) : store_.InsertStep(fence, row);
+      if (!saved.ok()) return;
+      FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kNeedsAttention,
+                     absl::StrCat("compensation ", forward.compensation, " of step ", forward.name,
+                                  " failed ", row.attempts, " times: ", undone.message()),
+                     "");
+      return;
+    }
+    const absl::Duration delay = definition.compensation_retry.DelayAfter(row.attempts, Random01());
+    row.status = StepStatus::kRetryScheduled;
+    (void)store_.SaveStepAndSuspend(fence, row, !exists, delay, WorkflowStatus::kCompensating,
+                                    delay);
+    ScheduleLocalWake(delay);
+    return;
+  }
+  const bool cancelled = cause == "cancelled";
+  std::string reason = workflow.status_reason;
+  if (reason.empty()) reason = cancelled ? "cancelled" : "failed";
+  FinishWorkflow(fence, &definition, workflow,
+                 cancelled ? WorkflowStatus::kCancelled
+                           : (owed.empty() ? WorkflowStatus::kFailed : WorkflowStatus::kCompensated),
+                 reason, "");
+}
+
+}  // namespace order_platform::saga

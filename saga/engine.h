@@ -1,0 +1,125 @@
+// The saga engine: runs registered workflows durably on any number of coordinator processes
+// sharing one `saga` schema.
+//
+// Work distribution: a dispatcher thread claims runnable workflows (due, lease free or expired)
+// in short transactions with FOR UPDATE SKIP LOCKED and hands them to worker threads; no row lock
+// is held while a step runs. A heartbeat thread renews the leases of running workflows; a worker
+// that loses its lease (paused past it, then resumed) is fenced: its writes are refused and it
+// stops. New work is announced with NOTIFY and picked up at once by a LISTEN connection; polling
+// every `poll_interval` is the fallback. Durable waits hold no thread: a waiting workflow is a
+// row with a wake-up time.
+//
+// Failure handling: when a workflow fails before its pivot, or is cancelled, the engine runs the
+// compensations of its completed (and possibly completed) steps in reverse order, each retried
+// under the definition's compensation policy; one that gives up parks the workflow in
+// NEEDS_ATTENTION with a reason, for an operator to retry. A failure after the pivot also needs
+// attention. Terminal statuses are recorded together with the definition's on_finish hook.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "db/pg_workflow_store.h"
+#include "saga/context.h"
+#include "saga/observer.h"
+#include "saga/workflow.h"
+
+namespace order_platform::saga {
+
+struct EngineOptions {
+  // This process's identity in leases; default "<host>:<pid>:<random>".
+  std::string owner;
+  // Workflows run concurrently (worker threads).
+  int workers = 8;
+  absl::Duration lease = absl::Seconds(15);
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  // Fallback polling when no notification arrives.
+  absl::Duration poll_interval = absl::Seconds(1);
+  // DSN for the LISTEN connection; empty disables LISTEN/NOTIFY (polling only).
+  std::string listen_dsn;
+  // Finished workflows older than this are deleted (in batches, every minute). Zero disables.
+  absl::Duration retention = absl::Hours(24 * 7);
+};
+
+class Engine {
+ public:
+  // `store` (and `observer`, if given) must outlive the engine.
+  Engine(db::PgWorkflowStore* store, EngineOptions options, EngineObserver* observer = nullptr);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Registers a workflow type. Call before Start. INVALID_ARGUMENT on a duplicate or empty type.
+  absl::Status Register(WorkflowDefinition definition);
+
+  // Starts the dispatcher, workers, heartbeat and listener threads.
+  absl::Status Start();
+  // Stops claiming, waits for running segments to reach a step boundary (bounded by `grace`),
+  // releases their leases, and joins the threads. Idempotent.
+  void Stop(absl::Duration grace = absl::Seconds(10));
+
+  // Starts a workflow in a transaction of its own (for starts inside a business transaction use
+  // db::PgWorkflowStore::StartInTransaction). Returns false when the id exists already
+  // (idempotent start: the existing workflow is kept). INVALID_ARGUMENT for an unregistered type.
+  absl::StatusOr<bool> StartWorkflow(const db::WorkflowStart& start);
+
+  // Wakes the dispatcher (e.g. right after a local start).
+  void Poke();
+
+  // Blocks until no workflow is runnable now and none is running here, or `timeout` passes.
+  // For tests and benchmarks. Returns false on timeout.
+  bool WaitIdle(absl::Duration timeout);
+
+  const std::string& owner() const { return options_.owner; }
+  db::PgWorkflowStore& store() { return store_; }
+
+ private:
+  struct Running {
+    std::string type;
+    std::shared_ptr<RunSignals> signals;
+  };
+
+  void DispatchLoop();
+  void WorkerLoop();
+  void HeartbeatLoop();
+  void ListenLoop();
+  void RetentionLoop();
+
+  // Runs one segment of a claimed workflow to a terminal status or a suspension.
+  void RunSegment(const db::ClaimedWorkflow& claimed);
+  // Runs the compensations still owed, then finishes; returns when done or suspended.
+  void Compensate(const db::Fence& fence, const WorkflowDefinition& definition,
+                  const WorkflowRecord& workflow, const std::string& cause);
+  void FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* definition,
+                      const WorkflowRecord& workflow, WorkflowStatus status,
+                      const std::string& reason, const std::string& result);
+  void ScheduleLocalWake(absl::Duration delay);
+
+  db::PgWorkflowStore& store_;
+  EngineOptions options_;
+  EngineObserver default_observer_;
+  EngineObserver& observer_;
+  std::map<std::string, WorkflowDefinition> definitions_;  // Immutable after Start.
+
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool poked_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_local_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  std::vector<db::ClaimedWorkflow> queue_ ABSL_GUARDED_BY(mu_);
+  int active_ ABSL_GUARDED_BY(mu_) = 0;  // Claimed and not yet finished.
+  bool last_claim_empty_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
+
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace order_platform::saga

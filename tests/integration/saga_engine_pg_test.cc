@@ -1,0 +1,453 @@
+// The saga engine against PostgreSQL with toy workflows: replay, durable retries, compensation
+// in reverse order, pivot, cancellation, signals, timers, idempotent start, operator retry,
+// fencing of a stale worker, and several engines sharing one schema.
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "db/migrations.h"
+#include "db/pg_workflow_store.h"
+#include "gtest/gtest.h"
+#include "saga/engine.h"
+#include "services/common/errors.h"
+#include "tests/support/test_postgres.h"
+
+namespace order_platform::saga {
+namespace {
+
+// Counts how often each (workflow, step) effect ran, and the order compensations ran in.
+struct Ledger {
+  absl::Mutex mu;
+  std::map<std::string, int> effects ABSL_GUARDED_BY(mu);
+  std::vector<std::string> undo_order ABSL_GUARDED_BY(mu);
+  std::map<std::string, int> failures_left ABSL_GUARDED_BY(mu);  // By step key.
+  std::vector<FinishInfo> finished ABSL_GUARDED_BY(mu);
+
+  void Record(const std::string& key) {
+    absl::MutexLock lock(&mu);
+    effects[key]++;
+  }
+  int Count(const std::string& key) {
+    absl::MutexLock lock(&mu);
+    return effects[key];
+  }
+  // Returns true (and decrements) while `key` still has failures configured.
+  bool ShouldFail(const std::string& key) {
+    absl::MutexLock lock(&mu);
+    auto it = failures_left.find(key);
+    if (it == failures_left.end() || it->second == 0) return false;
+    if (it->second > 0) it->second--;
+    return true;
+  }
+  void SetFailures(const std::string& key, int n) {
+    absl::MutexLock lock(&mu);
+    failures_left[key] = n;  // -1: forever.
+  }
+};
+
+RetryPolicy FastRetry(int attempts = 5) {
+  RetryPolicy policy;
+  policy.initial_interval = absl::Milliseconds(20);
+  policy.maximum_interval = absl::Milliseconds(100);
+  policy.maximum_attempts = attempts;
+  return policy;
+}
+
+class SagaEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dsn_ = testing::CreateTestDatabase("saga_engine");
+    absl::StatusOr<int64_t> migrated = db::Migrator(dsn_, *db::EmbeddedMigrations("saga")).Up();
+    ASSERT_TRUE(migrated.ok()) << migrated.status();
+    pool_ = std::make_unique<db::ConnectionPool>(db::PoolOptions{.dsn = dsn_, .size = 16});
+    store_ = std::make_unique<db::PgWorkflowStore>(pool_.get());
+  }
+  void TearDown() override { engines_.clear(); }
+
+  EngineOptions Options() {
+    EngineOptions options;
+    options.workers = 4;
+    options.poll_interval = absl::Milliseconds(50);
+    options.lease = absl::Seconds(5);
+    options.heartbeat_interval = absl::Seconds(1);
+    options.listen_dsn = dsn_;
+    return options;
+  }
+
+  // A workflow "Toy" whose input is a comma-free script: for each letter a step "s<letter>"
+  // that records its effect, with compensation "undo" recording "undo:<step>". Step names ending
+  // in '!' are pivots. Failures are configured through the ledger by step key.
+  WorkflowDefinition ToyDefinition(const std::string& type = "Toy") {
+    WorkflowDefinition def;
+    def.type = type;
+    def.run = [this](WorkflowContext& ctx, const std::string& input) -> absl::StatusOr<std::string> {
+      std::string out;
+      for (char c : input) {
+        if (c == '!') continue;
+        StepOptions options;
+        options.name = std::string("s") + c;
+        options.retry = FastRetry();
+        options.compensation = "undo";
+        options.compensation_args = options.name;
+        const size_t pos = input.find(c);
+        options.pivot = pos + 1 < input.size() && input[pos + 1] == '!';
+        const std::string key = absl::StrCat(ctx.workflow_id(), "/", options.name);
+        OP_ASSIGN_OR_RETURN(std::string r, ctx.Step(options, [&](const StepCall& call)
+                                                                 -> absl::StatusOr<std::string> {
+          EXPECT_EQ(call.idempotency_key, key);
+          if (ledger_.ShouldFail(key)) {
+            return ledger_.ShouldFail(key + "#terminal")
+                       ? absl::FailedPreconditionError("refused: " + key)
+                       : absl::UnavailableError("flaky: " + key);
+          }
+          ledger_.Record(key);
+          return std::string(1, c);
+        }));
+        out += r;
+      }
+      return out;
+    };
+    def.compensations["undo"] = [this](const CompensationCall& call) -> absl::Status {
+      const std::string key = absl::StrCat(call.workflow_id, "/undo:", call.args);
+      if (ledger_.ShouldFail(key)) return absl::UnavailableError("undo failed: " + key);
+      ledger_.Record(key);
+      absl::MutexLock lock(&ledger_.mu);
+      ledger_.undo_order.push_back(call.args);
+      return absl::OkStatus();
+    };
+    def.compensation_retry = FastRetry(0);
+    def.compensation_max_attempts = 4;
+    def.on_finish = [this](pqxx::transaction_base& tx, const FinishInfo& info) {
+      tx.exec("SELECT 1");  // Runs inside the finishing transaction.
+      absl::MutexLock lock(&ledger_.mu);
+      ledger_.finished.push_back(info);
+      return absl::OkStatus();
+    };
+    return def;
+  }
+
+  Engine& NewEngine(std::vector<WorkflowDefinition> definitions, EngineOptions options) {
+    auto engine = std::make_unique<Engine>(store_.get(), options);
+    for (WorkflowDefinition& d : definitions) EXPECT_TRUE(engine->Register(std::move(d)).ok());
+    EXPECT_TRUE(engine->Start().ok());
+    engines_.push_back(std::move(engine));
+    return *engines_.back();
+  }
+  Engine& NewEngine() { return NewEngine({ToyDefinition()}, Options()); }
+
+  void StartToy(Engine& engine, const std::string& id, const std::string& script) {
+    absl::StatusOr<bool> started = engine.StartWorkflow({"Toy", id, "key-" + id, script});
+    ASSERT_TRUE(started.ok()) << started.status();
+    EXPECT_TRUE(*started);
+  }
+
+  // Waits until the workflow is terminal (or needs attention) and returns it with its steps.
+  WorkflowRecord AwaitSettled(const std::string& id, absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time give_up = absl::Now() + timeout;
+    while (absl::Now() < give_up) {
+      absl::StatusOr<WorkflowRecord> w = store_->Get(id, true);
+      if (w.ok() && (IsTerminal(w->status) || w->status == WorkflowStatus::kNeedsAttention)) {
+        return *w;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << "workflow " << id << " did not settle";
+    return store_->Get(id, true).value_or(WorkflowRecord{});
+  }
+
+  std::vector<std::string> UndoOrder() {
+    absl::MutexLock lock(&ledger_.mu);
+    return ledger_.undo_order;
+  }
+
+  std::string dsn_;
+  std::unique_ptr<db::ConnectionPool> pool_;
+  std::unique_ptr<db::PgWorkflowStore> store_;
+  Ledger ledger_;
+  std::vector<std::unique_ptr<Engine>> engines_;
+};
+
+TEST_F(SagaEngineTest, HappyPathRunsEachStepOnceAndCompletes) {
+  Engine& engine = NewEngine();
+  StartToy(engine, "wf-happy", "abc");
+  WorkflowRecord w = AwaitSettled("wf-happy");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w.result, "abc");
+  for (const char* step : {"sa", "sb", "sc"}) {
+    EXPECT_EQ(ledger_.Count(absl::StrCat("wf-happy/", step)), 1) << step;
+  }
+  ASSERT_EQ(w.steps.size(), 3u);
+  for (const StepRecord& s : w.steps) {
+    EXPECT_EQ(s.status, StepStatus::kSucceeded);
+    EXPECT_EQ(s.attempts, 1);
+  }
+  EXPECT_TRUE(UndoOrder().empty());
+}
+
+TEST_F(SagaEngineTest, TransientFailuresAreRetriedDurablyThenSucceed) {
+  Engine& engine = NewEngine();
+  ledger_.SetFailures("wf-retry/sb", 2);
+  StartToy(engine, "wf-retry", "abc");
+  WorkflowRecord w = AwaitSettled("wf-retry");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(ledger_.Count("wf-retry/sa"), 1);  // Replayed, not re-run, after each wait.
+  EXPECT_EQ(ledger_.Count("wf-retry/sb"), 1);
+  ASSERT_EQ(w.steps.size(), 3u);
+  EXPECT_EQ(w.steps[1].attempts, 3);
+}
+
+TEST_F(SagaEngineTest, TerminalFailureCompensatesCompletedStepsInReverseOrder) {
+  Engine& engine = NewEngine();
+  ledger_.SetFailures("wf-fail/sd", 1);
+  ledger_.SetFailures("wf-fail/sd#terminal", 1);
+  StartToy(engine, "wf-fail", "abcd");
+  WorkflowRecord w = AwaitSettled("wf-fail");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated);
+  EXPECT_NE(w.status_reason.find("refused"), std::string::npos) << w.status_reason;
+  EXPECT_EQ(UndoOrder(), (std::vector<std::string>{"sc", "sb", "sa"}));
+  for (const char* step : {"sa", "sb", "sc"}) {
+    EXPECT_EQ(ledger_.Count(absl::StrCat("wf-fail/undo:", step)), 1) << step;
+  }
+  absl::MutexLock lock(&ledger_.mu);
+  ASSERT_EQ(ledger_.finished.size(), 1u);
+  EXPECT_EQ(ledger_.finished[0].status, WorkflowStatus::kCompensated);
+  EXPECT_EQ(ledger_.finished[0].business_key, "key-wf-fail");
+}
+
+TEST_F(SagaEngineTest, FirstStepRefusedFailsWithNothingToCompensate) {
+  Engine& engine = NewEngine();
+  ledger_.SetFailures("wf-refused/sa", 1);
+  ledger_.SetFailures("wf-refused/sa#terminal", 1);
+  StartToy(engine, "wf-refused", "ab");
+  WorkflowRecord w = AwaitSettled("wf-refused");
+  EXPECT_EQ(w.status, WorkflowStatus::kFailed);
+  EXPECT_TRUE(UndoOrder().empty());
+  EXPECT_EQ(ledger_.Count("wf-refused/sb"), 0);
+}
+
+TEST_F(SagaEngineTest, ExhaustedRetriesCompensateTheStepThatMayHaveTakenEffect) {
+  Engine& engine = NewEngine();
+  ledger_.SetFailures("wf-exhaust/sb", -1);  // UNAVAILABLE forever: maybe applied.
+  StartToy(engine, "wf-exhaust", "ab");
+  WorkflowRecord w = AwaitSettled("wf-exhaust");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated);
+  EXPECT_EQ(UndoOrder(), (std::vector<std::string>{"sb", "sa"}));
+}
+
+TEST_F(SagaEngineTest, CompensationFailingSomeTimesIsRetriedUntilItSucceeds) {
+  Engine& engine = NewEngine();
+  ledger_.SetFailures("wf-comp-retry/sc", 1);
+  ledger_.SetFailures("wf-comp-retry/sc#terminal", 1);
+  ledger_.SetFailures("wf-comp-retry/undo:sb", 2);
+  StartToy(engine, "wf-comp-retry", "abc");
+  WorkflowRecord w = AwaitSettled("wf-comp-retry");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated);
+  EXPECT_EQ(UndoOrder(), (std::vector<std::string>{"sb", "sa"}));
+  EXPECT_EQ(ledger_.Count("wf-comp-retry/undo:sb"), 1);
+}
+
+TEST_F(SagaEngineTest, CompensationThatNeverSucceedsNeedsAttentionAndOperatorRetryFinishes) {
+  Engine& engine = NewEngine();
+  ledger_.SetFailures("wf-stuck/sb", 1);
+  ledger_.SetFailures("wf-stuck/sb#terminal", 1);
+  ledger_.SetFailures("wf-stuck/undo:sa", -1);
+  StartToy(engine, "wf-stuck", "ab");
+  WorkflowRecord w = AwaitSettled("wf-stuck");
+  EXPECT_EQ(w.status, WorkflowStatus::kNeedsAttention);
+  EXPECT_NE(w.status_reason.find("compensation undo of step sa failed 4 times"),
+            std::string::npos)
+      << w.status_reason;
+
+  // The operator fixes the cause and retries: compensation completes.
+  ledger_.SetFailures("wf-stuck/undo:sa", 0);
+  absl::StatusOr<WorkflowRecord> retried = store_->Retry("wf-stuck");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  engine.Poke();
+  w = AwaitSettled("wf-stuck");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated);
+  EXPECT_EQ(ledger_.Count("wf-stuck/undo:sa"), 1);
+  EXPECT_EQ(store_->Retry("wf-stuck").status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SagaEngineTest, FailureAfterPivotNeedsAttentionAndNeverCompensates) {
+  Engine& engine = NewEngine();
+  ledger_.SetFailures("wf-pivot/sc", 1);
+  ledger_.SetFailures("wf-pivot/sc#terminal", 1);
+  StartToy(engine, "wf-pivot", "ab!c");
+  WorkflowRecord w = AwaitSettled("wf-pivot");
+  EXPECT_EQ(w.status, WorkflowStatus::kNeedsAttention);
+  EXPECT_TRUE(w.past_pivot);
+  EXPECT_TRUE(UndoOrder().empty());
+  EXPECT_EQ(store_->RequestCancel("wf-pivot", "too late").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // The operator retries the refused step: it runs again and the workflow completes.
+  ASSERT_TRUE(store_->Retry("wf-pivot").ok());
+  engine.Poke();
+  w = AwaitSettled("wf-pivot");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(ledger_.Count("wf-pivot/sc"), 1);
+}
+
+WorkflowDefinition SignalDefinition(Ledger* ledger) {
+  WorkflowDefinition def;
+  def.type = "Signals";
+  def.run = [ledger](WorkflowContext& ctx, const std::string& input) -> absl::StatusOr<std::string> {
+    StepOptions reserve;
+    reserve.name = "reserve";
+    reserve.compensation = "release";
+    reserve.compensation_args = "r";
+    OP_RETURN_IF_ERROR(ctx.Step(reserve, [&](const StepCall& call) -> absl::StatusOr<std::string> {
+                            ledger->Record(call.idempotency_key);
+                            return std::string("ok");
+                          }).status());
+    OP_RETURN_IF_ERROR(ctx.Sleep("nap", absl::Milliseconds(input == "sleep" ? 300 : 0)));
+    return ctx.WaitForSignal("approve", absl::Milliseconds(input == "short" ? 300 : 20000));
+  };
+  def.compensations["release"] = [ledger](const CompensationCall& call) {
+    ledger->Record(call.idempotency_key);
+    return absl::OkStatus();
+  };
+  return def;
+}
+
+TEST_F(SagaEngineTest, SignalSentBeforeTheWaitIsNotLost) {
+  Engine& engine = NewEngine({SignalDefinition(&ledger_)}, Options());
+  ASSERT_TRUE(store_->Start({"Signals", "wf-early", "", "sleep"}).ok());
+  // The workflow is sleeping when the signal arrives.
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_TRUE(store_->Signal("wf-early", "approve", "yes", "sig-1").ok());
+  ASSERT_TRUE(store_->Signal("wf-early", "approve", "yes", "sig-1").ok());  // Duplicate: kept once.
+  engine.Poke();
+  WorkflowRecord w = AwaitSettled("wf-early");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w.result, "yes");
+}
+
+TEST_F(SagaEngineTest, SignalWaitTimesOutAndCompensates) {
+  NewEngine({SignalDefinition(&ledger_)}, Options());
+  ASSERT_TRUE(store_->Start({"Signals", "wf-timeout", "", "short"}).ok());
+  WorkflowRecord w = AwaitSettled("wf-timeout");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated);
+  EXPECT_NE(w.status_reason.find("no signal"), std::string::npos) << w.status_reason;
+  EXPECT_EQ(ledger_.Count("wf-timeout/compensate/reserve"), 1);
+}
+
+TEST_F(SagaEngineTest, CancelWhileWaitingRunsCompensationsAndEndsCancelled) {
+  Engine& engine = NewEngine({SignalDefinition(&ledger_)}, Options());
+  ASSERT_TRUE(store_->Start({"Signals", "wf-cancel", "", "long"}).ok());
+  // Wait until it is parked on the signal.
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<WorkflowRecord> w = store_->Get("wf-cancel", false);
+    if (w.ok() && w->status == WorkflowStatus::kWaiting) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(store_->RequestCancel("wf-cancel", "customer asked").ok());
+  engine.Poke();
+  WorkflowRecord w = AwaitSettled("wf-cancel");
+  EXPECT_EQ(w.status, WorkflowStatus::kCancelled);
+  EXPECT_EQ(w.status_reason, "cancelled: customer asked");
+  EXPECT_EQ(ledger_.Count("wf-cancel/compensate/reserve"), 1);
+  EXPECT_EQ(store_->RequestCancel("wf-cancel", "again").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SagaEngineTest, DurableSleepHoldsNoWorker) {
+  EngineOptions options = Options();
+  options.workers = 1;
+  Engine& engine = NewEngine({SignalDefinition(&ledger_), ToyDefinition()}, options);
+  ASSERT_TRUE(store_->Start({"Signals", "wf-sleeper", "", "sleep"}).ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  // With the only worker free while the sleeper waits, another workflow runs to the end.
+  StartToy(engine, "wf-while-sleeping", "ab");
+  WorkflowRecord toy = AwaitSettled("wf-while-sleeping", absl::Seconds(5));
+  EXPECT_EQ(toy.status, WorkflowStatus::kCompleted);
+  absl::StatusOr<WorkflowRecord> sleeper = store_->Get("wf-sleeper", false);
+  ASSERT_TRUE(sleeper.ok());
+  EXPECT_FALSE(IsTerminal(sleeper->status));
+}
+
+TEST_F(SagaEngineTest, StartWithAnExistingIdKeepsTheFirstWorkflow) {
+  Engine& engine = NewEngine();
+  StartToy(engine, "wf-once", "a");
+  absl::StatusOr<bool> again = engine.StartWorkflow({"Toy", "wf-once", "other", "zz"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  WorkflowRecord w = AwaitSettled("wf-once");
+  EXPECT_EQ(w.result, "a");
+  EXPECT_EQ(engine.StartWorkflow({"Nope", "wf-x", "", ""}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SagaEngineTest, StaleWorkerIsFencedAndTheNewOwnerFinishesOnce) {
+  // A claims the workflow directly through the store, then "pauses": its lease expires and B's
+  // engine takes over. A's late checkpoint is refused.
+  absl::StatusOr<bool> started = store_->Start({"Toy", "wf-fence", "", "ab"});
+  ASSERT_TRUE(started.ok());
+  absl::StatusOr<std::vector<db::ClaimedWorkflow>> a =
+      store_->Claim("worker-a", absl::Milliseconds(200), 10);
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->size(), 1u);
+  const db::Fence stale{"wf-fence", "worker-a", (*a)[0].workflow.lease_epoch};
+  absl::SleepFor(absl::Milliseconds(300));
+
+  NewEngine();
+  WorkflowRecord w = AwaitSettled("wf-fence");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  StepRecord late;
+  late.seq = 9;
+  late.name = "late";
+  absl::Status write = store_->InsertStep(stale, late);
+  EXPECT_TRUE(db::IsFenced(write)) << write;
+  EXPECT_EQ(ledger_.Count("wf-fence/sa"), 1);
+}
+
+TEST_F(SagaEngineTest, SeveralEnginesShareTheLoadAndRunEachWorkflowOnce) {
+  Engine& first = NewEngine();
+  NewEngine();
+  NewEngine();
+  constexpr int kWorkflows = 60;
+  for (int i = 0; i < kWorkflows; ++i) StartToy(first, absl::StrCat("wf-many-", i), "abc");
+  for (int i = 0; i < kWorkflows; ++i) {
+    WorkflowRecord w = AwaitSettled(absl::StrCat("wf-many-", i));
+    EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  }
+  for (int i = 0; i < kWorkflows; ++i) {
+    for (const char* step : {"sa", "sb", "sc"}) {
+      EXPECT_EQ(ledger_.Count(absl::StrCat("wf-many-", i, "/", step)), 1);
+    }
+  }
+}
+
+TEST_F(SagaEngineTest, ListAndGetShowHistory) {
+  Engine& engine = NewEngine();
+  for (int i = 0; i < 5; ++i) StartToy(engine, absl::StrCat("wf-list-", i), "ab");
+  for (int i = 0; i < 5; ++i) AwaitSettled(absl::StrCat("wf-list-", i));
+  db::WorkflowListQuery query;
+  query.type = "Toy";
+  query.status = WorkflowStatus::kCompleted;
+  query.page_size = 2;
+  std::set<std::string> seen;
+  for (int pages = 0; pages < 5; ++pages) {
+    absl::StatusOr<db::WorkflowPage> page = store_->List(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const WorkflowRecord& w : page->workflows) EXPECT_TRUE(seen.insert(w.id).second);
+    if (!page->next) break;
+    query.after = page->next;
+  }
+  EXPECT_EQ(seen.size(), 5u);
+  absl::StatusOr<WorkflowRecord> got = store_->Get("wf-list-3", true);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->steps.size(), 2u);
+  EXPECT_EQ(store_->Get("nope", false).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace order_platform::saga
