@@ -54,6 +54,23 @@ constexpr Statement kReplaceProduct{
     " version = p.version + 1, updated_at = now()"
     " WHERE p.sku = $1 RETURNING " OP_PRODUCT_COLUMNS};
 
+// Records UpsertProduct request $1 for sku $2 with fingerprint $3; no row when the request id is
+// already recorded (waiting for a concurrent, uncommitted record of it to commit or roll back).
+// The sku is checked against inventory.products at commit (deferred), after the product write.
+constexpr Statement kRecordUpsert{
+    "inventory.record_upsert",
+    "INSERT INTO inventory.product_upserts (request_id, sku, request_fingerprint)"
+    " VALUES ($1, $2, $3)"
+    " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"};
+
+// The product of the upsert recorded as request $1, as it is now, followed by the recorded
+// fingerprint.
+constexpr Statement kSelectRecordedUpsert{
+    "inventory.select_recorded_upsert",
+    "SELECT " OP_PRODUCT_COLUMNS ", u.request_fingerprint"
+    " FROM inventory.product_upserts u JOIN inventory.products p ON p.sku = u.sku"
+    " WHERE u.request_id = $1"};
+
 // Keyset page by sku (the column's "C" collation makes it byte order). $1: exclusive cursor.
 constexpr Statement kListProducts{"inventory.list_products",
                                   "SELECT " OP_PRODUCT_COLUMNS
@@ -167,6 +184,24 @@ constexpr Statement kCommitReservation{
     ") "
     "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"};
 
+// Moves the committed reservation of order $1 to returned and puts each item's quantity back
+// onto on_hand of its product (reserved is untouched), in one statement. Returns as
+// kReleaseReservation; no row if not committed.
+constexpr Statement kReturnReservation{
+    "inventory.return_reservation",
+    "WITH reservation AS ("
+    "  UPDATE inventory.reservations SET status = 'returned', version = version + 1,"
+    "    updated_at = now()"
+    "  WHERE order_id = $1 AND status = 'committed'"
+    "  RETURNING order_id, version, updated_at"
+    "), stock AS ("
+    "  UPDATE inventory.products p SET on_hand = p.on_hand + i.quantity,"
+    "    version = p.version + 1, updated_at = now()"
+    "  FROM reservation JOIN inventory.reservation_items i ON i.order_id = reservation.order_id"
+    "  WHERE p.sku = i.sku"
+    ") "
+    "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"};
+
 // Maps rows of OP_RESERVATION_COLUMNS (consecutive rows per reservation) to reservations.
 std::vector<Reservation> ReservationsFromRows(const pqxx::result& rows) {
   std::vector<Reservation> out;
@@ -205,6 +240,40 @@ std::string SkuArray(const std::vector<ReservationItem>& items) {
   return TextArray(skus);
 }
 
+// Applies `transition` (Reservation::Release, ::Commit or ::Return) to the reservation of
+// `order_id` and, when it changed the status, runs `apply` (the matching statement above, which
+// moves the status and the stock together) with the reservation and its products locked.
+absl::StatusOr<Reservation> Settle(ConnectionPool& pool, absl::string_view order_id,
+                                   absl::StatusOr<bool> (Reservation::*transition)(),
+                                   const Statement& apply) {
+  Reservation saved;
+  // Re-running after a lost COMMIT finds the reservation settled and changes nothing.
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool, {.mode = TxMode::kReadCommitted, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        OP_ASSIGN_OR_RETURN(
+            Reservation reservation,
+            SingleReservation(Exec(tx, kSelectReservationForUpdate, std::string(order_id)),
+                              order_id));
+        const ReservationStatus before = reservation.status;
+        OP_ASSIGN_OR_RETURN(const bool changed, (reservation.*transition)());
+        if (changed) {
+          Exec(tx, kLockProducts, SkuArray(reservation.items));
+          pqxx::result settled = Exec(tx, apply, reservation.order_id);
+          if (settled.empty()) {
+            return absl::InternalError(absl::StrCat("reservation for order ", order_id,
+                                                    " is locked but was no longer ",
+                                                    inventory::ReservationStatusName(before)));
+          }
+          reservation.version = settled[0][0].as<int64_t>();
+          reservation.update_time = TimeFromField(settled[0][1]);
+        }
+        saved = std::move(reservation);
+        return absl::OkStatus();
+      }));
+  return saved;
+}
+
 }  // namespace
 
 // ---- products -------------------------------------------------------------------------------
@@ -212,11 +281,27 @@ std::string SkuArray(const std::vector<ReservationItem>& items) {
 absl::StatusOr<inventory::UpsertProductResult> PgInventoryRepository::UpsertProduct(
     const Product& product, int64_t expected_version) {
   inventory::UpsertProductResult result;
-  // Keyed by the request id, a re-run after a lost COMMIT finds its own write and is a no-op.
-  const TxOptions options{.mode = TxMode::kReadCommitted,
-                          .idempotent = !product.last_request_id.empty()};
+  const std::string& request_id = product.last_request_id;
+  const auto fingerprint = static_cast<int64_t>(product.last_request_fingerprint);
+  // Keyed by the request id, a re-run after a lost COMMIT finds its own record and is a no-op.
+  const TxOptions options{.mode = TxMode::kReadCommitted, .idempotent = !request_id.empty()};
   OP_RETURN_IF_ERROR(
       RunTransaction(pool_, options, [&](pqxx::transaction_base& tx) -> absl::Status {
+        // The request id first: recorded already (by this or another SKU's upsert, however long
+        // ago) means a replay that writes nothing. A concurrent upsert with the same id holds
+        // the key until it commits (then this one replays it) or rolls back (then this one
+        // records it). A failure below rolls the record back with the write.
+        if (!request_id.empty() &&
+            Exec(tx, kRecordUpsert, request_id, product.sku, fingerprint).empty()) {
+          pqxx::result recorded = Exec(tx, kSelectRecordedUpsert, request_id);
+          if (recorded.empty()) {  // Not expected: records are never deleted.
+            return absl::AbortedError(
+                absl::StrCat("upsert request ", request_id, " could not be read; try again"));
+          }
+          result = {ProductFromRow(recorded[0]), false,
+                    static_cast<uint64_t>(recorded[0][11].as<int64_t>())};
+          return absl::OkStatus();
+        }
         // Twice at most: a product created by someone else between our look and our insert is
         // then found, locked and replaced.
         for (int attempt = 0; attempt < 2; ++attempt) {
@@ -230,21 +315,16 @@ absl::StatusOr<inventory::UpsertProductResult> PgInventoryRepository::UpsertProd
                      product.unit_price.minor, product.on_hand, product.last_request_id,
                      static_cast<int64_t>(product.last_request_fingerprint));
             if (inserted.empty()) continue;
-            result = {ProductFromRow(inserted[0]), true};
+            result = {ProductFromRow(inserted[0]), true, product.last_request_fingerprint};
             return absl::OkStatus();
           }
           Product stored = ProductFromRow(found[0]);
-          if (!product.last_request_id.empty() &&
-              stored.last_request_id == product.last_request_id) {
-            result = {std::move(stored), false};
-            return absl::OkStatus();
-          }
           OP_RETURN_IF_ERROR(stored.Replace(product, expected_version));
           pqxx::result replaced =
               Exec(tx, kReplaceProduct, stored.sku, stored.name, stored.unit_price.currency,
                    stored.unit_price.minor, stored.on_hand, stored.last_request_id,
                    static_cast<int64_t>(stored.last_request_fingerprint));
-          result = {ProductFromRow(replaced.at(0)), true};
+          result = {ProductFromRow(replaced.at(0)), true, product.last_request_fingerprint};
           return absl::OkStatus();
         }
         return absl::AbortedError(
@@ -330,41 +410,16 @@ absl::StatusOr<inventory::ReserveResult> PgInventoryRepository::Reserve(
   return result;
 }
 
-absl::StatusOr<Reservation> PgInventoryRepository::Settle(absl::string_view order_id, bool sell) {
-  Reservation saved;
-  // Re-running after a lost COMMIT finds the reservation settled and changes nothing.
-  OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {.mode = TxMode::kReadCommitted, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
-        OP_ASSIGN_OR_RETURN(
-            Reservation reservation,
-            SingleReservation(Exec(tx, kSelectReservationForUpdate, std::string(order_id)),
-                              order_id));
-        OP_ASSIGN_OR_RETURN(const bool changed,
-                            sell ? reservation.Commit() : reservation.Release());
-        if (changed) {
-          Exec(tx, kLockProducts, SkuArray(reservation.items));
-          pqxx::result settled =
-              Exec(tx, sell ? kCommitReservation : kReleaseReservation, reservation.order_id);
-          if (settled.empty()) {
-            return absl::InternalError(
-                absl::StrCat("reservation for order ", order_id, " is locked but was not held"));
-          }
-          reservation.version = settled[0][0].as<int64_t>();
-          reservation.update_time = TimeFromField(settled[0][1]);
-        }
-        saved = std::move(reservation);
-        return absl::OkStatus();
-      }));
-  return saved;
-}
-
 absl::StatusOr<Reservation> PgInventoryRepository::Release(absl::string_view order_id) {
-  return Settle(order_id, /*sell=*/false);
+  return Settle(pool_, order_id, &Reservation::Release, kReleaseReservation);
 }
 
 absl::StatusOr<Reservation> PgInventoryRepository::Commit(absl::string_view order_id) {
-  return Settle(order_id, /*sell=*/true);
+  return Settle(pool_, order_id, &Reservation::Commit, kCommitReservation);
+}
+
+absl::StatusOr<Reservation> PgInventoryRepository::Return(absl::string_view order_id) {
+  return Settle(pool_, order_id, &Reservation::Return, kReturnReservation);
 }
 
 absl::StatusOr<Reservation> PgInventoryRepository::GetReservation(absl::string_view order_id) {

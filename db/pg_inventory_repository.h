@@ -3,10 +3,12 @@
 // Stock moves in one transaction per use case with a fixed number of round trips, whatever the
 // number of items: Reserve locks the items' products in sku order (`FOR UPDATE`, so concurrent
 // reservations never deadlock), checks them with the domain's CheckStock, and then inserts the
-// reservation, its items and raises `reserved` of every product in one statement. Release and
-// Commit lock the reservation, then its products in sku order, and apply the status change and
-// the stock effect in one statement. The table's CHECK (reserved <= on_hand) is the last line
-// of defence against overselling. Thread-safe.
+// reservation, its items and raises `reserved` of every product in one statement. Release,
+// Commit and Return lock the reservation, then its products in sku order, and apply the status
+// change and the stock effect in one statement. The table's CHECK (reserved <= on_hand) is the
+// last line of defence against overselling. UpsertProduct records its request id in
+// inventory.product_upserts first, in the same transaction as the product write, so a repeated
+// request id (even a late one, or one for another SKU) writes nothing. Thread-safe.
 #pragma once
 
 #include "db/pool.h"
@@ -28,12 +30,10 @@ class PgInventoryRepository final : public inventory::InventoryRepository {
       const inventory::Reservation& reservation) override;
   absl::StatusOr<inventory::Reservation> Release(absl::string_view order_id) override;
   absl::StatusOr<inventory::Reservation> Commit(absl::string_view order_id) override;
+  absl::StatusOr<inventory::Reservation> Return(absl::string_view order_id) override;
   absl::StatusOr<inventory::Reservation> GetReservation(absl::string_view order_id) override;
 
  private:
-  // Release (sell = false) or Commit (sell = true) of the reservation of `order_id`.
-  absl::StatusOr<inventory::Reservation> Settle(absl::string_view order_id, bool sell);
-
   ConnectionPool& pool_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "db/row_time.h"
 #include "db/transaction.h"
@@ -22,20 +23,37 @@ using orders::OrderStatus;
   "coalesce(o.cancel_request_id, ''), " OP_EPOCH_US("o.created_at") ", " OP_EPOCH_US(          \
       "o.updated_at") ", i.line_no, i.sku, i.quantity, i.unit_price_minor"
 
+// The order and its items in one statement; the `_with_workflow` variant also starts the order's
+// workflow (and announces it) in the same statement, so they commit together or not at all.
+#define OP_INSERT_ORDER_CTES                                                                    \
+  "WITH o AS ("                                                                                 \
+  "  INSERT INTO orders.orders (id, customer_id, status, status_reason, currency, total_minor," \
+  "    workflow_id, payment_token, request_id, request_fingerprint)"                            \
+  "  VALUES ($1::uuid, $2, $3, '', $4, $5, $6, $7, $8, $9)"                                      \
+  "  ON CONFLICT (request_id) DO NOTHING"                                                       \
+  "  RETURNING id, created_at, updated_at"                                                      \
+  "), i AS ("                                                                                   \
+  "  INSERT INTO orders.order_items (order_id, line_no, sku, quantity, unit_price_minor)"       \
+  "  SELECT o.id, t.n, t.sku, t.quantity, t.price FROM o,"                                      \
+  "    unnest($10::text[], $11::int[], $12::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, n)" \
+  ")"
+
 constexpr Statement kInsertOrder{
     "orders.insert",
-    "WITH o AS ("
-    "  INSERT INTO orders.orders (id, customer_id, status, status_reason, currency, total_minor,"
-    "    workflow_id, payment_token, request_id, request_fingerprint)"
-    "  VALUES ($1::uuid, $2, $3, '', $4, $5, $6, $7, $8, $9)"
-    "  ON CONFLICT (request_id) DO NOTHING"
-    "  RETURNING id, created_at, updated_at"
-    "), i AS ("
-    "  INSERT INTO orders.order_items (order_id, line_no, sku, quantity, unit_price_minor)"
-    "  SELECT o.id, t.n, t.sku, t.quantity, t.price FROM o,"
-    "    unnest($10::text[], $11::int[], $12::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, n)"
-    ") "
-    "SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM o"};
+    OP_INSERT_ORDER_CTES
+    " SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM o"};
+
+// No NOTIFY here: a notifying transaction holds PostgreSQL's database-wide notify lock until its
+// commit is flushed, which would serialise every CreateOrder. The launcher's `started` callback
+// wakes the local coordinator after the commit; other coordinators find the row by polling.
+constexpr Statement kInsertOrderWithWorkflow{
+    "orders.insert_with_workflow",
+    OP_INSERT_ORDER_CTES
+    ", w AS ("
+    "  INSERT INTO saga.workflows (id, type, business_key, input, status)"
+    "  SELECT $13, $14, o.id::text, decode($15, 'hex'), 'running' FROM o RETURNING id)"
+    " SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") ","
+    " (SELECT count(*) FROM w) FROM o"};
 
 constexpr Statement kSelectOrderByRequestId{
     "orders.select_by_request_id",
@@ -137,6 +155,7 @@ absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order&
   const std::string sku_array = TextArray(skus);
   const std::string quantity_array = IntArray(quantities);
   const std::string price_array = IntArray(prices);
+  const WorkflowStart launch = launch_ ? launch_(order) : WorkflowStart{};
   orders::CreateOrderResult result;
   // One statement (autocommit, one round trip). Keyed by request_id, so re-running it after a
   // lost connection is harmless: the replay finds the first order.
@@ -144,10 +163,17 @@ absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order&
       pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
       [&](pqxx::transaction_base& tx) -> absl::Status {
         pqxx::result inserted =
-            Exec(tx, kInsertOrder, order.id, order.customer_id, OrderStatusName(order.status),
-                 order.total.currency, order.total.minor, order.workflow_id, order.payment_token,
-                 order.request_id, static_cast<int64_t>(order.request_fingerprint), sku_array,
-                 quantity_array, price_array);
+            launch_ ? Exec(tx, kInsertOrderWithWorkflow, order.id, order.customer_id,
+                           OrderStatusName(order.status), order.total.currency, order.total.minor,
+                           order.workflow_id, order.payment_token, order.request_id,
+                           static_cast<int64_t>(order.request_fingerprint), sku_array,
+                           quantity_array, price_array, launch.id, launch.type,
+                           absl::BytesToHexString(launch.input))
+                    : Exec(tx, kInsertOrder, order.id, order.customer_id,
+                           OrderStatusName(order.status), order.total.currency, order.total.minor,
+                           order.workflow_id, order.payment_token, order.request_id,
+                           static_cast<int64_t>(order.request_fingerprint), sku_array,
+                           quantity_array, price_array);
         if (!inserted.empty()) {
           result.order = order;
           result.order.version = 1;
@@ -162,6 +188,7 @@ absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order&
         result.created = false;
         return absl::OkStatus();
       }));
+  if (result.created && started_) started_();
   return result;
 }
 
@@ -224,26 +251,32 @@ absl::StatusOr<orders::OrderPage> PgOrderRepository::List(const orders::OrderLis
   return page;
 }
 
+absl::StatusOr<Order> PgOrderRepository::UpdateInTransaction(
+    pqxx::transaction_base& tx, absl::string_view order_id,
+    absl::FunctionRef<absl::Status(Order&)> mutate) {
+  OP_ASSIGN_OR_RETURN(Order order, SingleOrder(Exec(tx, kSelectOrderForUpdate,
+                                                    std::string(order_id)),
+                                               order_id));
+  const Order before = order;
+  OP_RETURN_IF_ERROR(mutate(order));
+  pqxx::row r = Exec(tx, kUpdateOrder, before.id, OrderStatusName(order.status),
+                     order.status_reason, order.cancel_request_id)[0];
+  Order saved = std::move(order);
+  saved.id = before.id;
+  saved.items = before.items;
+  saved.create_time = before.create_time;
+  saved.version = r[0].as<int64_t>();
+  saved.update_time = TimeFromField(r[1]);
+  return saved;
+}
+
 absl::StatusOr<Order> PgOrderRepository::Update(
     absl::string_view order_id, absl::FunctionRef<absl::Status(Order&)> mutate) {
   Order saved;
-  OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        OP_ASSIGN_OR_RETURN(Order order,
-                            SingleOrder(Exec(tx, kSelectOrderForUpdate, std::string(order_id)),
-                                        order_id));
-        const Order before = order;
-        OP_RETURN_IF_ERROR(mutate(order));
-        pqxx::row r = Exec(tx, kUpdateOrder, before.id, OrderStatusName(order.status),
-                           order.status_reason, order.cancel_request_id)[0];
-        saved = std::move(order);
-        saved.id = before.id;
-        saved.items = before.items;
-        saved.create_time = before.create_time;
-        saved.version = r[0].as<int64_t>();
-        saved.update_time = TimeFromField(r[1]);
-        return absl::OkStatus();
-      }));
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    OP_ASSIGN_OR_RETURN(saved, UpdateInTransaction(tx, order_id, mutate));
+    return absl::OkStatus();
+  }));
   return saved;
 }
 

@@ -3,6 +3,9 @@
 // (created_at, id) with an index for each filter. Thread-safe.
 #pragma once
 
+#include <functional>
+
+#include "db/pg_workflow_store.h"
 #include "db/pool.h"
 #include "services/orders/order_repository.h"
 
@@ -22,8 +25,27 @@ class PgOrderRepository final : public orders::OrderRepository {
       absl::string_view order_id,
       absl::FunctionRef<absl::Status(orders::Order&)> mutate) override;
 
+  // Update inside the caller's transaction (a saga local step or finish hook), so the order's
+  // change commits with the workflow's checkpoint.
+  static absl::StatusOr<orders::Order> UpdateInTransaction(
+      pqxx::transaction_base& tx, absl::string_view order_id,
+      absl::FunctionRef<absl::Status(orders::Order&)> mutate);
+
+  // Makes Create start the order's workflow in the same statement that inserts the order (no
+  // order without its saga, no saga without its order). `launch` describes the workflow for an
+  // order. Call before serving; not thread-safe with Create.
+  // `started` (may be empty) runs after the commit of each new order, e.g. to wake a local
+  // coordinator at once.
+  void SetWorkflowLauncher(std::function<WorkflowStart(const orders::Order&)> launch,
+                           std::function<void()> started = {}) {
+    launch_ = std::move(launch);
+    started_ = std::move(started);
+  }
+
  private:
   ConnectionPool& pool_;
+  std::function<WorkflowStart(const orders::Order&)> launch_;
+  std::function<void()> started_;
 };
 
 }  // namespace order_platform::db

@@ -25,14 +25,27 @@ using payments::PaymentStatus;
   "request_id, payment_id::text, kind, amount_minor, request_fingerprint, reason, " OP_EPOCH_US( \
       "created_at")
 
+// The kind of the operations row that records an authorization's request_id.
+constexpr char kAuthorizeKind[] = "authorize";
+
+// Claims the request_id in payments.operations (kind 'authorize') and inserts the payment only if
+// the claim succeeded, in one statement: a request_id already used by any payment request (an
+// authorization, or a capture / void / refund) inserts nothing and returns no row. The claim
+// references the payment inserted by the same statement; foreign keys are checked at its end.
 constexpr Statement kInsertPayment{
     "payments.insert",
-    "INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
+    "WITH claim AS ("
+    " INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
+    " request_fingerprint)"
+    " VALUES ($3, $1::uuid, 'authorize', $7, $4)"
+    " ON CONFLICT (request_id) DO NOTHING RETURNING request_id),"
+    " payment AS ("
+    " INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
     " payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
     " decline_reason, gateway_reference)"
-    " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    " ON CONFLICT (request_id) DO NOTHING"
-    " RETURNING " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at")};
+    " SELECT $1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM claim"
+    " RETURNING created_at, updated_at)"
+    " SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM payment"};
 
 constexpr Statement kSelectPaymentByRequestId{"payments.select_by_request_id",
                                               "SELECT " OP_PAYMENT_COLUMNS
@@ -99,8 +112,10 @@ Payment PaymentFromRow(const pqxx::row& row) {
   return p;
 }
 
-// Maps one row of OP_OPERATION_COLUMNS.
-PaymentOperation OperationFromRow(const pqxx::row& row) {
+// Maps one row of OP_OPERATION_COLUMNS. ALREADY_EXISTS for the row of an authorization: its
+// request_id is taken, but not by a capture / void / refund.
+absl::StatusOr<PaymentOperation> OperationFromRow(const pqxx::row& row) {
+  if (row[2].as<std::string>() == kAuthorizeKind) return RequestIdReused(row[0].as<std::string>());
   PaymentOperation op;
   op.request_id = row[0].as<std::string>();
   op.payment_id = row[1].as<std::string>();
@@ -142,13 +157,14 @@ absl::StatusOr<Payment> MutateAndSave(pqxx::transaction_base& tx, const Payment&
   return saved;
 }
 
-// The recorded operation `request_id` with its payment as it is now, or nullopt.
+// The recorded operation `request_id` with its payment as it is now, or nullopt. ALREADY_EXISTS
+// when `request_id` is an authorization's.
 absl::StatusOr<std::optional<payments::ApplyOperationResult>> RecordedOperation(
     pqxx::transaction_base& tx, const std::string& request_id) {
   pqxx::result rows = Exec(tx, kSelectOperation, request_id);
   if (rows.empty()) return std::optional<payments::ApplyOperationResult>();
   payments::ApplyOperationResult replay;
-  replay.operation = OperationFromRow(rows[0]);
+  OP_ASSIGN_OR_RETURN(replay.operation, OperationFromRow(rows[0]));
   OP_ASSIGN_OR_RETURN(replay.payment,
                       SinglePayment(Exec(tx, kSelectPayment, replay.operation.payment_id),
                                     replay.operation.payment_id));
@@ -162,8 +178,9 @@ absl::StatusOr<payments::CreatePaymentResult> PgPaymentRepository::CreatePending
     const Payment& payment) {
   payments::CreatePaymentResult result;
   // One statement (autocommit). Keyed by request_id, so re-running it after a lost connection
-  // is harmless: the replay finds the first payment. A concurrent insert of the same request_id
-  // makes ON CONFLICT wait for it, and the follow-up SELECT (a new snapshot) then sees it.
+  // is harmless: the replay finds the first payment. A concurrent claim of the same request_id
+  // (by an authorization or an operation) makes ON CONFLICT wait for it, and the follow-up SELECT
+  // (a new snapshot) then sees its payment, or none when an operation took the request_id.
   OP_RETURN_IF_ERROR(RunTransaction(
       pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
       [&](pqxx::transaction_base& tx) -> absl::Status {
@@ -181,9 +198,10 @@ absl::StatusOr<payments::CreatePaymentResult> PgPaymentRepository::CreatePending
           result.created = true;
           return absl::OkStatus();
         }
-        OP_ASSIGN_OR_RETURN(result.payment,
-                            SinglePayment(Exec(tx, kSelectPaymentByRequestId, payment.request_id),
-                                          payment.request_id));
+        pqxx::result existing = Exec(tx, kSelectPaymentByRequestId, payment.request_id);
+        // No payment: a capture / void / refund took the request_id.
+        if (existing.empty()) return RequestIdReused(payment.request_id);
+        result.payment = PaymentFromRow(existing[0]);
         result.created = false;
         return absl::OkStatus();
       }));
@@ -209,7 +227,7 @@ absl::StatusOr<PaymentOperation> PgPaymentRepository::GetOperation(absl::string_
         pqxx::result rows = Exec(tx, kSelectOperation, std::string(request_id));
         result = rows.empty()
                      ? absl::StatusOr<PaymentOperation>(NotFound("payment operation", request_id))
-                     : OperationFromRow(rows[0]);
+                     : OperationFromRow(rows[0]);  // ALREADY_EXISTS for an authorization's.
         return absl::OkStatus();
       }));
   return result;
@@ -280,7 +298,8 @@ absl::StatusOr<payments::ApplyOperationResult> PgPaymentRepository::ApplyOperati
             Exec(tx, kInsertOperation, operation.request_id, operation.payment_id,
                  OperationKindName(operation.kind), operation.amount_minor,
                  static_cast<int64_t>(operation.request_fingerprint), operation.reason);
-        // Taken meanwhile by a request for another payment: this one must not apply.
+        // Taken meanwhile by a request for another payment (or by an authorization): this one
+        // must not apply.
         if (inserted.empty()) return RequestIdReused(operation.request_id);
         result.operation = operation;
         result.operation.create_time = TimeFromField(inserted[0][0]);

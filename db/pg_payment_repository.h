@@ -1,7 +1,10 @@
-// PaymentRepository on PostgreSQL (schema `payments`). CreatePending is one autocommit statement
-// deduplicated by `ON CONFLICT (request_id)`; Update and ApplyOperation lock the payment row
-// (`FOR UPDATE`) and write the payment and its operation record in one transaction; List pages
-// by keyset on (created_at, id) with an index for each filter. Thread-safe.
+// PaymentRepository on PostgreSQL (schema `payments`). Every request_id (authorization, capture,
+// void, refund) is a row of payments.operations, whose primary key keeps request ids unique
+// across kinds. CreatePending is one autocommit statement that claims the request_id there
+// (`ON CONFLICT (request_id)`) and inserts the payment only if that succeeded; Update and
+// ApplyOperation lock the payment row (`FOR UPDATE`) and write the payment and its operation
+// record in one transaction; List pages by keyset on (created_at, id) with an index for each
+// filter. Thread-safe.
 #pragma once
 
 #include "db/pool.h"

@@ -16,6 +16,7 @@ using saga::WorkflowRecord;
 using saga::WorkflowStatus;
 
 constexpr absl::string_view kFencedPayload = "type.order-platform/fenced";
+constexpr absl::string_view kCancelRequestedPayload = "type.order-platform/cancel-requested";
 
 absl::Status Fenced(const Fence& fence) {
   absl::Status status = absl::AbortedError(
@@ -37,8 +38,9 @@ int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
   "encode(w.result, 'hex'), w.compensation_cause, w.cancel_requested, w.cancel_reason, "        \
   "w.past_pivot, coalesce(w.owner, ''), w.lease_epoch, " OP_EPOCH_US("w.next_run_at") ", "      \
   OP_EPOCH_US("w.lease_expires_at") ", " OP_EPOCH_US("w.deadline_at") ", " OP_EPOCH_US(        \
-      "w.created_at") ", " OP_EPOCH_US("w.updated_at") ", " OP_EPOCH_US("w.finished_at")
-constexpr int kWorkflowColumnCount = 19;
+      "w.created_at") ", " OP_EPOCH_US("w.updated_at") ", " OP_EPOCH_US("w.finished_at")          \
+  ", w.failure_reason"
+constexpr int kWorkflowColumnCount = 20;
 
 WorkflowRecord WorkflowFromRow(const pqxx::row& row) {
   WorkflowRecord w;
@@ -61,6 +63,7 @@ WorkflowRecord WorkflowFromRow(const pqxx::row& row) {
   w.created_at = TimeFromField(row[16]);
   w.updated_at = TimeFromField(row[17]);
   w.finished_at = TimeFromField(row[18]);
+  w.failure_reason = row[19].as<std::string>();
   return w;
 }
 
@@ -167,6 +170,15 @@ constexpr Statement kSuspend{
 
 constexpr Statement kFenceOnly{"saga.fence", OP_FENCE(", past_pivot = past_pivot OR $4")};
 
+// The pivot's fence: refuses to pass the pivot once a cancel was requested. RequestCancel checks
+// past_pivot under the same row lock, so exactly one of the two wins.
+constexpr Statement kFencePivot{
+    "saga.fence_pivot",
+    "UPDATE saga.workflows SET updated_at = now(), past_pivot = true"
+    " WHERE id = $1 AND owner = $2 AND lease_epoch = $3 AND NOT cancel_requested RETURNING id"};
+constexpr Statement kCancelRequested{
+    "saga.cancel_requested", "SELECT cancel_requested FROM saga.workflows WHERE id = $1"};
+
 constexpr Statement kUpsertStepSucceeded{
     "saga.upsert_step_succeeded",
     "INSERT INTO saga.steps (workflow_id, seq, name, kind, status, attempts, result, pivot,"
@@ -181,9 +193,16 @@ constexpr Statement kConsumeSignal{
     "  SELECT id FROM saga.signals WHERE workflow_id = $1 AND name = $2 AND consumed_seq IS NULL"
     "  ORDER BY id LIMIT 1 FOR UPDATE) RETURNING encode(payload, 'hex')"};
 
+// A cancel's reason is the operator's or customer's words, read from the row (a cancel may
+// arrive while the run holds an older snapshot).
+#define OP_COMPENSATION_REASON \
+  "CASE WHEN $4 = 'cancelled' THEN coalesce(nullif(cancel_reason, ''), 'cancelled') ELSE $5 END"
 constexpr Statement kBeginCompensation{
     "saga.begin_compensation",
-    OP_FENCE(", status = 'compensating', compensation_cause = $4, status_reason = $5")};
+    "UPDATE saga.workflows SET updated_at = now(), status = 'compensating',"
+    " compensation_cause = $4, status_reason = " OP_COMPENSATION_REASON ","
+    " failure_reason = " OP_COMPENSATION_REASON
+    " WHERE id = $1 AND owner = $2 AND lease_epoch = $3 RETURNING failure_reason"};
 
 constexpr Statement kFinish{
     "saga.finish",
@@ -223,13 +242,15 @@ constexpr Statement kWakeWaiting{
 
 constexpr Statement kRetryGaveUpStep{
     "saga.retry_step",
-    "UPDATE saga.steps SET status = 'retry_scheduled', attempts = 0, next_attempt_at = now(),"
-    " error_code = 0, error_message = '' WHERE workflow_id = $1 AND status = 'failed'"};
+    "UPDATE saga.steps SET status = 'retry_scheduled', attempts = 0, next_attempt_at = now()"
+    " WHERE workflow_id = $1 AND seq = (SELECT max(seq) FROM saga.steps"
+    " WHERE workflow_id = $1 AND status = 'failed')"};
 
 constexpr Statement kRetryWorkflow{
     "saga.retry",
     "UPDATE saga.workflows SET status = CASE WHEN compensation_cause = '' THEN 'running'"
-    " ELSE 'compensating' END, status_reason = '', next_run_at = now(), finished_at = NULL,"
+    " ELSE 'compensating' END, status_reason = failure_reason, next_run_at = now(),"
+    " finished_at = NULL,"
     " updated_at = now() WHERE id = $1 RETURNING pg_notify('saga_runnable', id)"};
 
 #define OP_LIST_WORKFLOWS                                                                       \
@@ -272,6 +293,16 @@ absl::StatusOr<WorkflowRecord> LockedWorkflow(pqxx::transaction_base& tx, const 
 }
 
 }  // namespace
+
+absl::Status CancelRequested() {
+  absl::Status status = absl::CancelledError("a cancel was requested before the pivot");
+  status.SetPayload(kCancelRequestedPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsCancelRequested(const absl::Status& status) {
+  return status.GetPayload(kCancelRequestedPayload).has_value();
+}
 
 bool IsFenced(const absl::Status& status) {
   return status.GetPayload(kFencedPayload).has_value();
@@ -401,7 +432,14 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
   std::string result;
   OP_RETURN_IF_ERROR(
       RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        if (Exec(tx, kFenceOnly, fence.workflow_id, fence.owner, fence.epoch, step.pivot).empty()) {
+        if (step.pivot) {
+          if (Exec(tx, kFencePivot, fence.workflow_id, fence.owner, fence.epoch).empty()) {
+            pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
+            if (!cancel.empty() && cancel[0][0].as<bool>()) return CancelRequested();
+            return Fenced(fence);
+          }
+        } else if (Exec(tx, kFenceOnly, fence.workflow_id, fence.owner, fence.epoch, false)
+                       .empty()) {
           return Fenced(fence);
         }
         OP_ASSIGN_OR_RETURN(result, fn(tx));
@@ -430,16 +468,19 @@ absl::StatusOr<std::optional<std::string>> PgWorkflowStore::ConsumeSignal(
   return payload;
 }
 
-absl::Status PgWorkflowStore::BeginCompensation(const Fence& fence, const std::string& cause,
-                                                const std::string& reason) {
-  return RunTransaction(
+absl::StatusOr<std::string> PgWorkflowStore::BeginCompensation(const Fence& fence,
+                                                               const std::string& cause,
+                                                               const std::string& reason) {
+  std::string recorded;
+  OP_RETURN_IF_ERROR(RunTransaction(
       pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        return Exec(tx, kBeginCompensation, fence.workflow_id, fence.owner, fence.epoch, cause,
-                    reason)
-                       .empty()
-                   ? Fenced(fence)
-                   : absl::OkStatus();
-      });
+        pqxx::result r =
+            Exec(tx, kBeginCompensation, fence.workflow_id, fence.owner, fence.epoch, cause, reason);
+        if (r.empty()) return Fenced(fence);
+        recorded = r[0][0].as<std::string>();
+        return absl::OkStatus();
+      }));
+  return recorded;
 }
 
 absl::Status PgWorkflowStore::Finish(

@@ -31,6 +31,10 @@ struct Fence {
 // True for the status returned when a fenced write found the lease gone.
 bool IsFenced(const absl::Status& status);
 
+// The status a pivot step gets when a cancel was requested first (the workflow must compensate).
+absl::Status CancelRequested();
+bool IsCancelRequested(const absl::Status& status);
+
 struct WorkflowStart {
   std::string type;
   std::string id;
@@ -102,7 +106,7 @@ class PgWorkflowStore {
   absl::Status Suspend(const Fence& fence, saga::WorkflowStatus status, absl::Duration delay);
   // Runs `fn` and records `step` as succeeded with fn's result in one transaction (local step:
   // business write + checkpoint commit together). fn's error rolls everything back and is
-  // returned. Fenced.
+  // returned. Fenced. A pivot step is refused with CancelRequested() once a cancel was requested.
   absl::StatusOr<std::string> RunLocalStep(
       const Fence& fence, const saga::StepRecord& step,
       absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn);
@@ -111,9 +115,10 @@ class PgWorkflowStore {
   absl::StatusOr<std::optional<std::string>> ConsumeSignal(const Fence& fence,
                                                            const saga::StepRecord& step,
                                                            const std::string& signal_name);
-  // Switches a workflow to compensating with a cause ("failed"/"cancelled") and reason. Fenced.
-  absl::Status BeginCompensation(const Fence& fence, const std::string& cause,
-                                 const std::string& reason);
+  // Switches a workflow to compensating with a cause ("failed"/"cancelled") and reason (for a
+  // cancel, the reason given with the cancel request). Returns the reason recorded. Fenced.
+  absl::StatusOr<std::string> BeginCompensation(const Fence& fence, const std::string& cause,
+                                                const std::string& reason);
   // Records a terminal status (or needs-attention), releases the lease, and runs `on_finish` in
   // the same transaction. Fenced.
   absl::Status Finish(

@@ -59,6 +59,15 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Connect() {
 }
 
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  if (options_.observer == nullptr) return AcquireUnobserved();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Lease> lease = AcquireUnobserved();
+  options_.observer->OnCheckout(absl::Now() - start, lease.ok());
+  if (absl::IsUnavailable(lease.status())) options_.observer->OnError(kConnectionErrorClass);
+  return lease;
+}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::AcquireUnobserved() {
   const absl::Time deadline = absl::Now() + options_.checkout_timeout;
   {
     absl::MutexLock lock(&mu_);

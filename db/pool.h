@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "db/observer.h"
 
 namespace order_platform::db {
 
@@ -29,6 +30,9 @@ struct PoolOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   // Reported in pg_stat_activity.
   std::string application_name = "order_platform";
+  // Told about checkouts, statements and errors on this pool (db/observer.h); not owned, must
+  // outlive the pool. nullptr: nothing is reported.
+  DbObserver* observer = nullptr;
 };
 
 struct PoolStats {
@@ -79,6 +83,7 @@ class ConnectionPool {
   const PoolOptions& options() const { return options_; }
 
  private:
+  absl::StatusOr<Lease> AcquireUnobserved();
   void Release(std::unique_ptr<pqxx::connection> conn, bool broken);
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
 

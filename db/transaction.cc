@@ -1,8 +1,11 @@
 #include "db/transaction.h"
 
+#include <exception>
+#include <cstring>
 #include <optional>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,15 +19,51 @@ absl::Status WithSqlState(absl::Status status, const std::string& sqlstate) {
   return status;
 }
 
+// The first line of a libpq message without its "ERROR:" prefix: the DETAIL lines that follow
+// can quote row contents, which must not reach callers or logs.
 std::string Trimmed(const char* what) {
   std::string s = what;
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  s = s.substr(0, s.find('\n'));
+  for (const char* prefix : {"ERROR:  ", "FATAL:  "}) {
+    if (s.rfind(prefix, 0) == 0) s = s.substr(std::strlen(prefix));
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
 
 bool IsRetryableConflict(const absl::Status& status) {
   return status.code() == absl::StatusCode::kAborted &&
          status.GetPayload(kSqlStatePayload).has_value();
+}
+
+// The observer of the pool whose RunTransaction runs on this thread (fn runs synchronously).
+thread_local DbObserver* current_observer = nullptr;
+
+// Makes `observer` current for the life of this object (restoring the previous one, so nested
+// units of work on other pools report to their own).
+class ScopedObserver {
+ public:
+  explicit ScopedObserver(DbObserver* observer) : previous_(current_observer) {
+    current_observer = observer;
+  }
+  ~ScopedObserver() { current_observer = previous_; }
+
+ private:
+  DbObserver* const previous_;
+};
+
+// The error class a translated database error is counted under (db/observer.h).
+std::string ErrorClass(const absl::Status& status, bool connection_lost) {
+  if (connection_lost) return std::string(kConnectionErrorClass);
+  absl::optional<absl::Cord> sqlstate = status.GetPayload(kSqlStatePayload);
+  if (!sqlstate.has_value() || sqlstate->size() < 2) return std::string(kClientErrorClass);
+  // A SQLSTATE is five characters of [0-9A-Z]; its first two name the class.
+  std::string state(*sqlstate);
+  state.resize(2);
+  for (char c : state) {
+    if (!absl::ascii_isdigit(c) && !absl::ascii_isupper(c)) return std::string(kClientErrorClass);
+  }
+  return state;
 }
 
 absl::Status OutcomeUnknown(const absl::Status& cause) {
@@ -35,6 +74,24 @@ absl::Status OutcomeUnknown(const absl::Status& cause) {
 }
 
 }  // namespace
+
+namespace internal {
+
+StatementTimer::StatementTimer(const Statement& statement)
+    : observer_(current_observer), name_(statement.name) {
+  if (observer_ != nullptr) {
+    start_ = absl::Now();
+    uncaught_exceptions_ = std::uncaught_exceptions();
+  }
+}
+
+StatementTimer::~StatementTimer() {
+  if (observer_ == nullptr) return;
+  observer_->OnStatement(name_, absl::Now() - start_,
+                         std::uncaught_exceptions() == uncaught_exceptions_);
+}
+
+}  // namespace internal
 
 absl::Status StatusFromDbException(bool* connection_lost) {
   *connection_lost = false;
@@ -86,6 +143,8 @@ absl::Status StatusFromDbException(bool* connection_lost) {
 absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
                             absl::FunctionRef<absl::Status(pqxx::transaction_base&)> fn) {
   thread_local absl::BitGen jitter;
+  DbObserver* const observer = pool.options().observer;
+  const ScopedObserver scoped_observer(observer);
   absl::Status last;
   for (int attempt = 1; attempt <= options.max_attempts; ++attempt) {
     if (attempt > 1) {
@@ -132,6 +191,7 @@ absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
     } catch (...) {
       bool connection_lost = false;
       last = StatusFromDbException(&connection_lost);
+      if (observer != nullptr) observer->OnError(ErrorClass(last, connection_lost));
       if (connection_lost) lease->MarkBroken();
       if (connection_lost) {
         if (maybe_committed && !options.idempotent) return OutcomeUnknown(last);

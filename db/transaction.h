@@ -20,6 +20,8 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "db/observer.h"
 #include "db/pool.h"
 
 namespace order_platform::db {
@@ -31,10 +33,32 @@ struct Statement {
   const char* sql;
 };
 
+namespace internal {
+
+// Times one Exec and reports it to the DbObserver of the pool whose RunTransaction is running on
+// this thread (no-op outside RunTransaction or without an observer).
+class StatementTimer {
+ public:
+  explicit StatementTimer(const Statement& statement);
+  ~StatementTimer();
+  StatementTimer(const StatementTimer&) = delete;
+  StatementTimer& operator=(const StatementTimer&) = delete;
+
+ private:
+  DbObserver* const observer_;
+  const char* const name_;
+  absl::Time start_;
+  int uncaught_exceptions_ = 0;
+};
+
+}  // namespace internal
+
 // Runs `statement` with bound `args` in `tx`, preparing it on this connection if needed.
-// Arguments are passed by const reference: they may be sent twice.
+// Arguments are passed by const reference: they may be sent twice. Inside RunTransaction its
+// duration is reported to the pool's DbObserver under the statement's name.
 template <typename... Args>
 pqxx::result Exec(pqxx::transaction_base& tx, const Statement& statement, const Args&... args) {
+  internal::StatementTimer timer(statement);
   try {
     return tx.exec_prepared(statement.name, args...);
   } catch (const pqxx::argument_error&) {
@@ -69,7 +93,8 @@ struct TxOptions {
 // and returns its status otherwise. Serialization failures, deadlocks and dead pooled
 // connections are retried up to max_attempts with jittered backoff, so `fn` may run more than
 // once and must have no side effects outside `tx` and its captured outputs (reset them at the
-// start of `fn`). Database errors are translated by StatusFromDbException.
+// start of `fn`). Database errors are translated by StatusFromDbException. The pool's
+// DbObserver, if any, is told each error's SQLSTATE class and each Exec's duration.
 absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
                             absl::FunctionRef<absl::Status(pqxx::transaction_base&)> fn);
 

@@ -229,6 +229,11 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
     return result;
   }
   OP_RETURN_IF_ERROR(Persist(db::IsFenced(result.status()) ? result.status() : absl::OkStatus()));
+  if (db::IsCancelRequested(result.status())) {
+    cancelled_ = true;
+    stop_status_ = result.status();
+    return stop_status_;
+  }
   SetError(step, result.status());
   if (IsTransientDbError(result.status()) &&
       options.retry.ShouldRetry(result.status(), step.attempts)) {

@@ -342,15 +342,15 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
     return;
   }
   auto begin_compensation = [&](const std::string& cause, const std::string& reason) {
-    if (!store_.BeginCompensation(fence, cause, reason).ok()) return;
+    absl::StatusOr<std::string> recorded = store_.BeginCompensation(fence, cause, reason);
+    if (!recorded.ok()) return;
     WorkflowRecord updated = workflow;
-    updated.status_reason = reason;
+    updated.status_reason = *recorded;
+    updated.failure_reason = *recorded;
     Compensate(fence, definition, updated, cause);
   };
   if (!workflow.past_pivot && workflow.cancel_requested) {
-    begin_compensation("cancelled", workflow.cancel_reason.empty()
-                                        ? "cancelled"
-                                        : absl::StrCat("cancelled: ", workflow.cancel_reason));
+    begin_compensation("cancelled", "cancelled");
     return;
   }
   if (!workflow.past_pivot && absl::Now() > workflow.deadline_at) {
@@ -385,9 +385,7 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
     return;
   }
   if (context.cancelled()) {
-    begin_compensation("cancelled", workflow.cancel_reason.empty()
-                                        ? "cancelled"
-                                        : absl::StrCat("cancelled: ", workflow.cancel_reason));
+    begin_compensation("cancelled", "cancelled");
     return;
   }
   if (result.ok()) {
@@ -492,7 +490,8 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
     return;
   }
   const bool cancelled = cause == "cancelled";
-  std::string reason = workflow.status_reason;
+  std::string reason = workflow.failure_reason.empty() ? workflow.status_reason
+                                                      : workflow.failure_reason;
   if (reason.empty()) reason = cancelled ? "cancelled" : "failed";
   FinishWorkflow(fence, &definition, workflow,
                  cancelled ? WorkflowStatus::kCancelled

@@ -78,6 +78,7 @@ struct WorkflowRecord {
   std::string status_reason;
   std::string result;
   std::string compensation_cause;  // "failed" | "cancelled" | "" (forward).
+  std::string failure_reason;      // Why compensation began (kept across operator retries).
   bool cancel_requested = false;
   std::string cancel_reason;
   bool past_pivot = false;

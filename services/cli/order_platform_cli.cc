@@ -7,6 +7,11 @@
 //   order_platform_cli get-order ORDER_ID
 //   order_platform_cli list-orders [CUSTOMER_ID]
 //   order_platform_cli get-product SKU
+//   order_platform_cli get-workflow ID
+//   order_platform_cli list-workflows [TYPE] [--status=needs_attention]
+//   order_platform_cli cancel-workflow ID [REASON]
+//   order_platform_cli signal-workflow ID NAME [PAYLOAD]
+//   order_platform_cli retry-workflow ID
 // Responses are printed as JSON (proto3 JSON mapping).
 #include <chrono>
 #include <cstdio>
@@ -21,22 +26,27 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "order_platform/inventory/v1/inventory.grpc.pb.h"
 #include "order_platform/orders/v1/orders.grpc.pb.h"
+#include "order_platform/saga/v1/workflow.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Server address host:port.");
 ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
           "For `health`: keep trying until SERVING or this long has passed.");
 ABSL_FLAG(absl::Duration, deadline, absl::Seconds(10), "Per-call deadline.");
+ABSL_FLAG(std::string, status, "",
+          "For `list-workflows`: only workflows in this status (e.g. needs_attention).");
 
 namespace {
 
 namespace inventory = order_platform::inventory::v1;
 namespace orders = order_platform::orders::v1;
+namespace workflows = order_platform::saga::v1;
 
 struct DemoProduct {
   const char* sku;
@@ -134,12 +144,75 @@ int PlaceDemoOrder(const std::shared_ptr<grpc::Channel>& channel) {
   return Print(response);
 }
 
+// A fresh request id for an operator action run from the command line.
+std::string NewRequestId() {
+  absl::BitGen gen;
+  return absl::StrCat("cli-", absl::ToUnixMicros(absl::Now()), "-", absl::Uniform<uint32_t>(gen));
+}
+
+// Runs the workflow commands; returns -1 when `args` is not one of them.
+int WorkflowCommand(const std::shared_ptr<grpc::Channel>& channel,
+                    const std::vector<char*>& args) {
+  const std::string command = args[1];
+  auto stub = workflows::WorkflowService::NewStub(channel);
+  workflows::Workflow workflow;
+  if (command == "get-workflow" && args.size() == 3) {
+    workflows::GetWorkflowRequest request;
+    request.set_workflow_id(args[2]);
+    grpc::Status status = stub->GetWorkflow(Context().get(), request, &workflow);
+    return status.ok() ? Print(workflow) : Fail(status);
+  }
+  if (command == "list-workflows" && args.size() <= 3) {
+    workflows::ListWorkflowsRequest request;
+    if (args.size() == 3) request.set_workflow_type(args[2]);
+    if (const std::string name = absl::GetFlag(FLAGS_status); !name.empty()) {
+      workflows::WorkflowStatus status;
+      if (!workflows::WorkflowStatus_Parse(
+              absl::StrCat("WORKFLOW_STATUS_", absl::AsciiStrToUpper(name)), &status)) {
+        std::fprintf(stderr, "unknown --status=%s\n", name.c_str());
+        return 2;
+      }
+      request.set_status(status);
+    }
+    workflows::ListWorkflowsResponse response;
+    grpc::Status status = stub->ListWorkflows(Context().get(), request, &response);
+    return status.ok() ? Print(response) : Fail(status);
+  }
+  if (command == "cancel-workflow" && (args.size() == 3 || args.size() == 4)) {
+    workflows::CancelWorkflowRequest request;
+    request.set_request_id(NewRequestId());
+    request.set_workflow_id(args[2]);
+    if (args.size() == 4) request.set_reason(args[3]);
+    grpc::Status status = stub->CancelWorkflow(Context().get(), request, &workflow);
+    return status.ok() ? Print(workflow) : Fail(status);
+  }
+  if (command == "signal-workflow" && (args.size() == 4 || args.size() == 5)) {
+    workflows::SignalWorkflowRequest request;
+    request.set_request_id(NewRequestId());
+    request.set_workflow_id(args[2]);
+    request.set_signal_name(args[3]);
+    if (args.size() == 5) request.set_payload(args[4]);
+    grpc::Status status = stub->SignalWorkflow(Context().get(), request, &workflow);
+    return status.ok() ? Print(workflow) : Fail(status);
+  }
+  if (command == "retry-workflow" && args.size() == 3) {
+    workflows::RetryWorkflowRequest request;
+    request.set_request_id(NewRequestId());
+    request.set_workflow_id(args[2]);
+    grpc::Status status = stub->RetryWorkflow(Context().get(), request, &workflow);
+    return status.ok() ? Print(workflow) : Fail(status);
+  }
+  return -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "order_platform_cli [--target=host:port] health|seed-demo|place-demo-order|"
-      "get-order ID|list-orders [CUSTOMER]|get-product SKU");
+      "get-order ID|list-orders [CUSTOMER]|get-product SKU|get-workflow ID|"
+      "list-workflows [TYPE] [--status=S]|cancel-workflow ID [REASON]|"
+      "signal-workflow ID NAME [PAYLOAD]|retry-workflow ID");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     std::fprintf(stderr, "%s\n", absl::ProgramUsageMessage().data());
@@ -175,6 +248,7 @@ int main(int argc, char** argv) {
         Context().get(), request, &product);
     return status.ok() ? Print(product) : Fail(status);
   }
+  if (const int rc = WorkflowCommand(channel, args); rc >= 0) return rc;
   std::fprintf(stderr, "unknown command or wrong arguments: %s\n", command.c_str());
   return 2;
 }

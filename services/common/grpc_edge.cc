@@ -72,6 +72,11 @@ grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view method,
   return grpc::Status(code, message);
 }
 
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
 Money MoneyFromProto(const common::v1::Money& proto) {
   return Money{proto.currency_code(), proto.amount_minor()};
 }

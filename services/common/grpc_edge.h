@@ -34,6 +34,9 @@ grpc::Status HandleRpc(absl::string_view method, absl::string_view request_id, F
   return ToGrpcStatus(status, method, request_id);
 }
 
+// The absl twin of a gRPC status a participant returned (codes are numerically identical).
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
 Money MoneyFromProto(const common::v1::Money& proto);
 void MoneyToProto(const Money& money, common::v1::Money* proto);
 

@@ -77,13 +77,15 @@ const char* ReservationStatusName(ReservationStatus status) {
       return "released";
     case ReservationStatus::kCommitted:
       return "committed";
+    case ReservationStatus::kReturned:
+      return "returned";
   }
   return "held";
 }
 
 std::optional<ReservationStatus> ParseReservationStatus(absl::string_view name) {
-  for (ReservationStatus s :
-       {ReservationStatus::kHeld, ReservationStatus::kReleased, ReservationStatus::kCommitted}) {
+  for (ReservationStatus s : {ReservationStatus::kHeld, ReservationStatus::kReleased,
+                              ReservationStatus::kCommitted, ReservationStatus::kReturned}) {
     if (name == ReservationStatusName(s)) return s;
   }
   return std::nullopt;
@@ -91,15 +93,16 @@ std::optional<ReservationStatus> ParseReservationStatus(absl::string_view name) 
 
 namespace {
 
-// The guarded move of a reservation to a terminal `target`: from held it happens (true), at
-// `target` already it is a no-op (false), from the other terminal state it is refused.
-absl::StatusOr<bool> Settle(Reservation& reservation, ReservationStatus target,
-                            absl::string_view verb) {
+// The guarded move of a reservation from `from` to `target`: from `from` it happens (true), at
+// `target` already it is a no-op (false), from any other state it is refused.
+absl::StatusOr<bool> Transition(Reservation& reservation, ReservationStatus from,
+                                ReservationStatus target, absl::string_view verb) {
   if (reservation.status == target) return false;
-  if (reservation.status != ReservationStatus::kHeld) {
+  if (reservation.status != from) {
     return absl::FailedPreconditionError(
         absl::StrCat("reservation for order ", reservation.order_id, " is ",
-                     ReservationStatusName(reservation.status), " and cannot be ", verb));
+                     ReservationStatusName(reservation.status), " and cannot be ", verb,
+                     reservation.status == ReservationStatus::kHeld ? "; release it instead" : ""));
   }
   reservation.status = target;
   return true;
@@ -108,11 +111,15 @@ absl::StatusOr<bool> Settle(Reservation& reservation, ReservationStatus target,
 }  // namespace
 
 absl::StatusOr<bool> Reservation::Release() {
-  return Settle(*this, ReservationStatus::kReleased, "released");
+  return Transition(*this, ReservationStatus::kHeld, ReservationStatus::kReleased, "released");
 }
 
 absl::StatusOr<bool> Reservation::Commit() {
-  return Settle(*this, ReservationStatus::kCommitted, "committed");
+  return Transition(*this, ReservationStatus::kHeld, ReservationStatus::kCommitted, "committed");
+}
+
+absl::StatusOr<bool> Reservation::Return() {
+  return Transition(*this, ReservationStatus::kCommitted, ReservationStatus::kReturned, "returned");
 }
 
 absl::Status ValidateReserveRequest(const ReserveRequest& request) {

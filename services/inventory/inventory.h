@@ -1,5 +1,6 @@
 // The inventory domain: products with their stock levels, and the reservations that hold stock
-// for an order until it is released (stock back on the shelf) or committed (stock sold).
+// for an order until it is released (stock back on the shelf) or committed (stock sold); a
+// committed reservation may later be returned (a refund puts the sold stock back).
 // No I/O here; both repositories apply the rules this file decides, so they agree on every
 // outcome and message.
 #pragma once
@@ -75,7 +76,8 @@ absl::Status ProductVersionMismatch(absl::string_view sku, int64_t actual,
 
 // ---- reservations ---------------------------------------------------------------------------
 
-enum class ReservationStatus { kHeld, kReleased, kCommitted };
+// held -> released | committed; committed -> returned.
+enum class ReservationStatus { kHeld, kReleased, kCommitted, kReturned };
 
 // Lower-case name used in storage and logs ("held"); inverse of ParseReservationStatus.
 const char* ReservationStatusName(ReservationStatus status);
@@ -108,12 +110,17 @@ struct Reservation {
   absl::Time update_time;
 
   // held -> released, returning true. Releasing a released reservation returns false (nothing
-  // to do); a committed one is FAILED_PRECONDITION. The stock effect is the repository's job.
+  // to do); a committed or returned one is FAILED_PRECONDITION. The stock effect is the
+  // repository's job.
   absl::StatusOr<bool> Release();
 
   // held -> committed, returning true. Committing a committed reservation returns false;
-  // a released one is FAILED_PRECONDITION.
+  // a released or returned one is FAILED_PRECONDITION.
   absl::StatusOr<bool> Commit();
+
+  // committed -> returned, returning true. Returning a returned reservation returns false; a
+  // held one (release it instead) or a released one is FAILED_PRECONDITION.
+  absl::StatusOr<bool> Return();
 };
 
 // Checks `request`: request_id, order_id (identifier of 1-64 characters), 1..100 items, each

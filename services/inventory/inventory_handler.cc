@@ -14,6 +14,8 @@ v1::ReservationStatus StatusToProto(ReservationStatus status) {
       return v1::RESERVATION_STATUS_RELEASED;
     case ReservationStatus::kCommitted:
       return v1::RESERVATION_STATUS_COMMITTED;
+    case ReservationStatus::kReturned:
+      return v1::RESERVATION_STATUS_RETURNED;
   }
   return v1::RESERVATION_STATUS_UNSPECIFIED;
 }
@@ -120,6 +122,17 @@ grpc::Status InventoryServiceHandler::CommitReservation(grpc::ServerContext*,
   return HandleRpc("CommitReservation", request->request_id(), [&]() -> absl::Status {
     SettleReservationParams params{request->request_id(), request->order_id()};
     OP_ASSIGN_OR_RETURN(Reservation reservation, service_.CommitReservation(params));
+    ReservationToProto(reservation, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryServiceHandler::ReturnReservation(grpc::ServerContext*,
+                                                        const v1::ReturnReservationRequest* request,
+                                                        v1::Reservation* response) {
+  return HandleRpc("ReturnReservation", request->request_id(), [&]() -> absl::Status {
+    SettleReservationParams params{request->request_id(), request->order_id()};
+    OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReturnReservation(params));
     ReservationToProto(reservation, response);
     return absl::OkStatus();
   });

@@ -26,6 +26,9 @@ class InventoryServiceHandler final : public v1::InventoryService::Service {
   grpc::Status CommitReservation(grpc::ServerContext* context,
                                  const v1::CommitReservationRequest* request,
                                  v1::Reservation* response) override;
+  grpc::Status ReturnReservation(grpc::ServerContext* context,
+                                 const v1::ReturnReservationRequest* request,
+                                 v1::Reservation* response) override;
   grpc::Status GetReservation(grpc::ServerContext* context,
                               const v1::GetReservationRequest* request,
                               v1::Reservation* response) override;

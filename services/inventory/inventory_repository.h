@@ -21,6 +21,10 @@ struct UpsertProductResult {
   // False when the upsert was a replay (see UpsertProduct): nothing was written and `product`
   // is the stored product.
   bool written = false;
+  // The fingerprint recorded under the request id: the request's own when written; for a
+  // replay, that of the request recorded first (possibly for another SKU), for the caller to
+  // compare with the new request's.
+  uint64_t request_fingerprint = 0;
 };
 
 struct ReserveResult {
@@ -36,10 +40,15 @@ class InventoryRepository {
 
   // Creates `product` (sku, name, unit_price, on_hand; nothing reserved, version 1) or replaces
   // the name, unit_price and on_hand of the stored one (version + 1), stamping it with
-  // product.last_request_id/last_request_fingerprint; times come from the store's clock.
-  //   - Replay: when the stored product was last written by the same non-empty
-  //     last_request_id, nothing is written and it is returned with written=false (checks
-  //     below are skipped; comparing fingerprints is the caller's job).
+  // product.last_request_id/last_request_fingerprint; times come from the store's clock. A
+  // non-empty last_request_id is recorded durably (with the SKU and the fingerprint) in the same
+  // atomic step as the write; an upsert that fails records nothing.
+  //   - Replay: when an upsert with the same non-empty last_request_id is recorded (for this or
+  //     any other SKU, whatever was written since), nothing is written and the product of the
+  //     recorded SKU is returned as it is now, with written=false and the recorded fingerprint
+  //     in request_fingerprint (checks below are skipped; comparing fingerprints is the
+  //     caller's job). Of concurrent upserts with one request id exactly one writes; the others
+  //     replay it.
   //   - ABORTED when `expected_version` is non-zero and the product is at another version or
   //     does not exist.
   //   - FAILED_PRECONDITION when the new on_hand is below the stored `reserved`.
@@ -70,14 +79,20 @@ class InventoryRepository {
   // Releases the reservation of `order_id` (Reservation::Release) and, if it was HELD, lowers
   // each product's `reserved` by the item's quantity in the same atomic step (version + 1).
   // Releasing a released reservation returns it unchanged. NOT_FOUND if there is none;
-  // FAILED_PRECONDITION if it is committed.
+  // FAILED_PRECONDITION if it is committed or returned.
   virtual absl::StatusOr<Reservation> Release(absl::string_view order_id) = 0;
 
   // Commits the reservation of `order_id` (Reservation::Commit) and, if it was HELD, lowers
   // each product's `on_hand` and `reserved` by the item's quantity in the same atomic step
   // (version + 1). Committing a committed reservation returns it unchanged. NOT_FOUND if there
-  // is none; FAILED_PRECONDITION if it is released.
+  // is none; FAILED_PRECONDITION if it is released or returned.
   virtual absl::StatusOr<Reservation> Commit(absl::string_view order_id) = 0;
+
+  // Returns the reservation of `order_id` (Reservation::Return) and, if it was COMMITTED, raises
+  // each product's `on_hand` by the item's quantity in the same atomic step (version + 1);
+  // `reserved` is untouched. Returning a returned reservation returns it unchanged. NOT_FOUND if
+  // there is none; FAILED_PRECONDITION if it is held or released.
+  virtual absl::StatusOr<Reservation> Return(absl::string_view order_id) = 0;
 
   // The reservation of `order_id` with its items. NOT_FOUND if there is none.
   virtual absl::StatusOr<Reservation> GetReservation(absl::string_view order_id) = 0;

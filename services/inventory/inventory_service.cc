@@ -22,8 +22,9 @@ absl::StatusOr<Product> InventoryService::UpsertProduct(const ProductUpsert& req
   OP_ASSIGN_OR_RETURN(Product product, MakeProduct(request));
   OP_ASSIGN_OR_RETURN(UpsertProductResult result,
                       repository_.UpsertProduct(product, request.expected_version));
-  if (!result.written &&
-      result.product.last_request_fingerprint != product.last_request_fingerprint) {
+  // A replay answers with the current product; a request_id recorded for another request (other
+  // fields or another SKU) is ALREADY_EXISTS.
+  if (!result.written && result.request_fingerprint != product.last_request_fingerprint) {
     return RequestIdReused(request.request_id);
   }
   return std::move(result.product);
@@ -63,7 +64,14 @@ absl::StatusOr<ListProductsResult> InventoryService::ListProducts(
 
 absl::StatusOr<ReserveResult> InventoryService::ReserveStock(const ReserveRequest& request) {
   OP_ASSIGN_OR_RETURN(Reservation reservation, MakeReservation(request));
-  OP_ASSIGN_OR_RETURN(ReserveResult result, repository_.Reserve(reservation));
+  absl::StatusOr<ReserveResult> reserved = repository_.Reserve(reservation);
+  // The repository's contract: NOT_FOUND names an unknown SKU, FAILED_PRECONDITION missing stock.
+  if (absl::IsNotFound(reserved.status())) {
+    events_.ReservationFailed(ReservationFailure::kUnknownSku);
+  } else if (absl::IsFailedPrecondition(reserved.status())) {
+    events_.ReservationFailed(ReservationFailure::kInsufficientStock);
+  }
+  OP_ASSIGN_OR_RETURN(ReserveResult result, std::move(reserved));
   if (result.created) return result;
   if (result.reservation.order_id != reservation.order_id) {
     return RequestIdReused(request.request_id);
@@ -86,6 +94,12 @@ absl::StatusOr<Reservation> InventoryService::CommitReservation(
     const SettleReservationParams& params) {
   OP_RETURN_IF_ERROR(ValidateSettle(params));
   return repository_.Commit(params.order_id);
+}
+
+absl::StatusOr<Reservation> InventoryService::ReturnReservation(
+    const SettleReservationParams& params) {
+  OP_RETURN_IF_ERROR(ValidateSettle(params));
+  return repository_.Return(params.order_id);
 }
 
 absl::StatusOr<Reservation> InventoryService::GetReservation(absl::string_view order_id) {

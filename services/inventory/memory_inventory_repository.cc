@@ -17,6 +17,15 @@ absl::Time MemoryInventoryRepository::NextTimestamp() {
 absl::StatusOr<UpsertProductResult> MemoryInventoryRepository::UpsertProduct(
     const Product& product, int64_t expected_version) {
   absl::MutexLock lock(&mu_);
+  const std::string& request_id = product.last_request_id;
+  const uint64_t fingerprint = product.last_request_fingerprint;
+  if (!request_id.empty()) {
+    if (auto recorded = upserts_.find(request_id); recorded != upserts_.end()) {
+      return UpsertProductResult{products_.at(recorded->second.sku), false,
+                                 recorded->second.request_fingerprint};
+    }
+  }
+  // Only a successful write records its request id (below).
   auto it = products_.find(product.sku);
   if (it == products_.end()) {
     if (expected_version != 0) return ProductVersionMismatch(product.sku, 0, expected_version);
@@ -25,16 +34,15 @@ absl::StatusOr<UpsertProductResult> MemoryInventoryRepository::UpsertProduct(
     stored.version = 1;
     stored.create_time = stored.update_time = NextTimestamp();
     products_[stored.sku] = stored;
-    return UpsertProductResult{std::move(stored), true};
+    if (!request_id.empty()) upserts_[request_id] = RecordedUpsert{product.sku, fingerprint};
+    return UpsertProductResult{std::move(stored), true, fingerprint};
   }
   Product& stored = it->second;
-  if (!product.last_request_id.empty() && stored.last_request_id == product.last_request_id) {
-    return UpsertProductResult{stored, false};
-  }
   OP_RETURN_IF_ERROR(stored.Replace(product, expected_version));
   stored.version += 1;
   stored.update_time = NextTimestamp();
-  return UpsertProductResult{stored, true};
+  if (!request_id.empty()) upserts_[request_id] = RecordedUpsert{product.sku, fingerprint};
+  return UpsertProductResult{stored, true, fingerprint};
 }
 
 absl::StatusOr<Product> MemoryInventoryRepository::GetProduct(absl::string_view sku) {
@@ -88,7 +96,7 @@ absl::StatusOr<ReserveResult> MemoryInventoryRepository::Reserve(const Reservati
 }
 
 absl::StatusOr<Reservation> MemoryInventoryRepository::Settle(
-    absl::string_view order_id, absl::StatusOr<bool> (Reservation::*settle)(), bool sell) {
+    absl::string_view order_id, absl::StatusOr<bool> (Reservation::*settle)(), StockEffect effect) {
   absl::MutexLock lock(&mu_);
   auto it = reservations_.find(order_id);
   if (it == reservations_.end()) return NotFound("reservation for order", order_id);
@@ -99,8 +107,18 @@ absl::StatusOr<Reservation> MemoryInventoryRepository::Settle(
   const absl::Time now = NextTimestamp();
   for (const ReservationItem& item : copy.items) {
     Product& product = products_.at(item.sku);
-    product.reserved -= item.quantity;
-    if (sell) product.on_hand -= item.quantity;
+    switch (effect) {
+      case StockEffect::kUnreserve:
+        product.reserved -= item.quantity;
+        break;
+      case StockEffect::kSell:
+        product.reserved -= item.quantity;
+        product.on_hand -= item.quantity;
+        break;
+      case StockEffect::kRestock:
+        product.on_hand += item.quantity;
+        break;
+    }
     product.version += 1;
     product.update_time = now;
   }
@@ -111,11 +129,15 @@ absl::StatusOr<Reservation> MemoryInventoryRepository::Settle(
 }
 
 absl::StatusOr<Reservation> MemoryInventoryRepository::Release(absl::string_view order_id) {
-  return Settle(order_id, &Reservation::Release, /*sell=*/false);
+  return Settle(order_id, &Reservation::Release, StockEffect::kUnreserve);
 }
 
 absl::StatusOr<Reservation> MemoryInventoryRepository::Commit(absl::string_view order_id) {
-  return Settle(order_id, &Reservation::Commit, /*sell=*/true);
+  return Settle(order_id, &Reservation::Commit, StockEffect::kSell);
+}
+
+absl::StatusOr<Reservation> MemoryInventoryRepository::Return(absl::string_view order_id) {
+  return Settle(order_id, &Reservation::Return, StockEffect::kRestock);
 }
 
 absl::StatusOr<Reservation> MemoryInventoryRepository::GetReservation(absl::string_view order_id) {

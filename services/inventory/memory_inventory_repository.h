@@ -23,20 +23,37 @@ class MemoryInventoryRepository final : public InventoryRepository {
   absl::StatusOr<ReserveResult> Reserve(const Reservation& reservation) override;
   absl::StatusOr<Reservation> Release(absl::string_view order_id) override;
   absl::StatusOr<Reservation> Commit(absl::string_view order_id) override;
+  absl::StatusOr<Reservation> Return(absl::string_view order_id) override;
   absl::StatusOr<Reservation> GetReservation(absl::string_view order_id) override;
 
  private:
-  // Applies `settle` (Reservation::Release or ::Commit) to the reservation of `order_id`; when
-  // it changed, lowers `reserved` (and `on_hand` too when `sell`) of its products.
+  // What settling a reservation does to each item's product, by the item's quantity.
+  enum class StockEffect {
+    kUnreserve,  // Release: off `reserved`.
+    kSell,       // Commit: off `reserved` and `on_hand`.
+    kRestock,    // Return: back onto `on_hand`.
+  };
+
+  // Applies `settle` (Reservation::Release, ::Commit or ::Return) to the reservation of
+  // `order_id`; when it changed, applies `effect` to its products.
   absl::StatusOr<Reservation> Settle(absl::string_view order_id,
-                                     absl::StatusOr<bool> (Reservation::*settle)(), bool sell);
+                                     absl::StatusOr<bool> (Reservation::*settle)(),
+                                     StockEffect effect);
   absl::Time NextTimestamp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // An UpsertProduct request that wrote: which product, and what it asked for.
+  struct RecordedUpsert {
+    std::string sku;
+    uint64_t request_fingerprint = 0;
+  };
 
   absl::Mutex mu_;
   // Ordered by sku (byte order) for keyset listing.
   std::map<std::string, Product, std::less<>> products_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Reservation> reservations_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> order_by_request_ ABSL_GUARDED_BY(mu_);
+  // By request id; never forgotten.
+  absl::flat_hash_map<std::string, RecordedUpsert> upserts_ ABSL_GUARDED_BY(mu_);
   absl::Time last_timestamp_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 

@@ -2,6 +2,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "services/common/errors.h"
 #include "services/common/ids.h"
 #include "services/common/validation.h"
@@ -34,6 +35,7 @@ absl::StatusOr<CreateOrderResult> OrderService::Create(const NewOrder& request) 
   if (!result.created && result.order.request_fingerprint != order.request_fingerprint) {
     return RequestIdReused(request.request_id);
   }
+  if (result.created) events_.OrderCreated(result.order.total);
   return result;
 }
 
@@ -97,6 +99,7 @@ absl::StatusOr<Order> OrderService::Cancel(const CancelOrderParams& params) {
     return InvalidField("expected_version", "must not be negative");
   }
   const std::string id = Lower(params.order_id);
+  if (workflows_ != nullptr) return CancelThroughWorkflow(params, id);
   bool replay = false;
   absl::StatusOr<Order> updated = repository_.Update(id, [&](Order& order) -> absl::Status {
     replay = false;
@@ -119,7 +122,55 @@ absl::StatusOr<Order> OrderService::Cancel(const CancelOrderParams& params) {
                               params.reason.empty() ? "cancelled by request" : params.reason);
   });
   if (replay) return repository_.Get(id);
+  if (updated.ok()) events_.OrderCancelled();
   return updated;
+}
+
+absl::StatusOr<Order> OrderService::CancelThroughWorkflow(const CancelOrderParams& params,
+                                                        const std::string& id) {
+  OP_ASSIGN_OR_RETURN(Order order, repository_.Get(id));
+  const bool replay = order.cancel_request_id == params.request_id;
+  if (!replay) {
+    if (params.expected_version != 0 && order.version != params.expected_version) {
+      return absl::AbortedError(absl::StrCat("order ", order.id, " is at version ", order.version,
+                                             ", not ", params.expected_version,
+                                             "; re-read it and try again"));
+    }
+    if (IsTerminal(order.status)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "order ", order.id, " is already ", OrderStatusName(order.status)));
+    }
+    const std::string reason = params.reason.empty() ? "cancelled by request" : params.reason;
+    if (order.status == OrderStatus::kPending) {
+      absl::Status cancelled = workflows_->CancelInFlight(order, reason);
+      if (cancelled.code() == absl::StatusCode::kFailedPrecondition) {
+        // Past the pivot: the order is being confirmed. Once confirmed, refund it instead.
+        OP_ASSIGN_OR_RETURN(order, repository_.Get(id));
+        if (order.status != OrderStatus::kConfirmed) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "order ", order.id, " is being confirmed; cancel it again in a moment to refund it"));
+        }
+        cancelled = workflows_->StartRefund(order, reason);
+      }
+      OP_RETURN_IF_ERROR(cancelled);
+    } else {
+      OP_RETURN_IF_ERROR(workflows_->StartRefund(order, reason));
+    }
+    // Remember who asked, so a replay of this request returns the order unchanged.
+    absl::StatusOr<Order> marked = repository_.Update(id, [&](Order& o) -> absl::Status {
+      if (!o.cancel_request_id.empty()) return absl::CancelledError("already marked");
+      o.cancel_request_id = params.request_id;
+      return absl::OkStatus();
+    });
+    if (marked.ok()) events_.OrderCancelled();
+  }
+  // Give the workflow a moment to finish, so callers usually see CANCELLED.
+  const absl::Time give_up = absl::Now() + cancel_wait_;
+  while (true) {
+    OP_ASSIGN_OR_RETURN(order, repository_.Get(id));
+    if (IsTerminal(order.status) || absl::Now() >= give_up) return order;
+    absl::SleepFor(absl::Milliseconds(25));
+  }
 }
 
 }  // namespace order_platform::orders

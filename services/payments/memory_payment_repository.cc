@@ -32,6 +32,8 @@ absl::StatusOr<CreatePaymentResult> MemoryPaymentRepository::CreatePending(const
   if (auto it = id_by_request_.find(payment.request_id); it != id_by_request_.end()) {
     return CreatePaymentResult{payments_.at(it->second), false};
   }
+  // Request ids are unique across authorizations and operations.
+  if (operations_.contains(payment.request_id)) return RequestIdReused(payment.request_id);
   if (payments_.contains(payment.id)) return absl::AlreadyExistsError("payment id already exists");
   Payment stored = payment;
   stored.version = 1;
@@ -52,7 +54,10 @@ absl::StatusOr<PaymentOperation> MemoryPaymentRepository::GetOperation(
     absl::string_view request_id) {
   absl::MutexLock lock(&mu_);
   auto it = operations_.find(request_id);
-  if (it == operations_.end()) return NotFound("payment operation", request_id);
+  if (it == operations_.end()) {
+    if (id_by_request_.contains(request_id)) return RequestIdReused(request_id);
+    return NotFound("payment operation", request_id);
+  }
   return it->second;
 }
 
@@ -108,6 +113,10 @@ absl::StatusOr<ApplyOperationResult> MemoryPaymentRepository::ApplyOperation(
   absl::MutexLock lock(&mu_);
   if (auto it = operations_.find(operation.request_id); it != operations_.end()) {
     return ApplyOperationResult{payments_.at(it->second.payment_id), it->second, false};
+  }
+  // Request ids are unique across authorizations and operations.
+  if (id_by_request_.contains(operation.request_id)) {
+    return RequestIdReused(operation.request_id);
   }
   OP_ASSIGN_OR_RETURN(Payment saved, UpdateLocked(operation.payment_id, mutate));
   PaymentOperation stored = operation;

@@ -32,6 +32,7 @@ class MemoryPaymentRepository final : public PaymentRepository {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Payment> payments_ ABSL_GUARDED_BY(mu_);
+  // Request ids of authorizations and of operations; the two never share a key.
   absl::flat_hash_map<std::string, std::string> id_by_request_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, PaymentOperation> operations_ ABSL_GUARDED_BY(mu_);
   absl::Time last_timestamp_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

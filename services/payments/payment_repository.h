@@ -5,7 +5,10 @@
 // authorization that created it (CreatePending), and every later capture / void / refund is
 // recorded as a PaymentOperation keyed by its own request_id in the same transaction as the
 // change it made (ApplyOperation). A replayed request therefore finds its record and changes
-// nothing, even across crashes and concurrent duplicates.
+// nothing, even across crashes and concurrent duplicates. A request_id names one request of one
+// kind: the store keeps request ids unique across authorizations and operations together (also
+// under concurrent use), so an authorization's request_id can never be recorded as a capture /
+// void / refund or the other way round; such a reuse is ALREADY_EXISTS.
 #pragma once
 
 #include <optional>
@@ -58,13 +61,16 @@ class PaymentRepository {
   // Stores `payment` as given (normally PENDING), assigning create/update times from the
   // store's clock and version 1. If a payment with the same request_id exists (including one
   // being inserted concurrently) nothing is written and that payment is returned with
-  // created=false; comparing fingerprints is the caller's job.
+  // created=false; comparing fingerprints is the caller's job. ALREADY_EXISTS (nothing written)
+  // when the request_id is recorded as a capture / void / refund operation, including one being
+  // recorded concurrently.
   virtual absl::StatusOr<CreatePaymentResult> CreatePending(const Payment& payment) = 0;
 
   // NOT_FOUND if absent.
   virtual absl::StatusOr<Payment> Get(absl::string_view payment_id) = 0;
 
-  // The operation recorded under `request_id`. NOT_FOUND if none.
+  // The operation recorded under `request_id`. NOT_FOUND if none; ALREADY_EXISTS if
+  // `request_id` is the request_id of a payment's authorization.
   virtual absl::StatusOr<PaymentOperation> GetOperation(absl::string_view request_id) = 0;
 
   // One page of payments matching `query`, newest first (create_time DESC, id DESC).
@@ -86,8 +92,10 @@ class PaymentRepository {
   //     as Update does, records `operation` (create_time from the store's clock) and returns
   //     {saved payment, stored operation, applied=true}.
   // Concurrent calls with the same request_id for the same payment serialize on the payment:
-  // exactly one applies, the others replay. ALREADY_EXISTS when the request_id was recorded
-  // concurrently for a different payment. `mutate` may be called more than once, as for Update.
+  // exactly one applies, the others replay. ALREADY_EXISTS, with nothing changed, when
+  // `operation.request_id` is the request_id of a payment's authorization (see CreatePending),
+  // or was recorded concurrently for a different payment or by an authorization. `mutate` may
+  // be called more than once, as for Update.
   virtual absl::StatusOr<ApplyOperationResult> ApplyOperation(
       const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) = 0;
 };

@@ -69,9 +69,10 @@ absl::StatusOr<Payment> PaymentService::Authorize(const AuthorizeRequest& reques
   const Payment& payment = created.payment;
   if (payment.status != PaymentStatus::kPending) return payment;  // Finished replay.
 
-  OP_ASSIGN_OR_RETURN(AuthorizationResult result,
-                      gateway_.Authorize(GatewayRequestFor(payment, request.request_id,
-                                                           payment.amount.minor, deadline)));
+  absl::StatusOr<AuthorizationResult> authorized = gateway_.Authorize(
+      GatewayRequestFor(payment, request.request_id, payment.amount.minor, deadline));
+  if (!authorized.ok()) return GatewayFailed(authorized.status());
+  const AuthorizationResult& result = *authorized;
   absl::StatusOr<Payment> saved = repository_.Update(payment.id, [&](Payment& p) -> absl::Status {
     // Completed (or voided) by a concurrent call meanwhile: keep what it recorded.
     if (p.status != PaymentStatus::kPending) return NothingToDo();
@@ -79,6 +80,10 @@ absl::StatusOr<Payment> PaymentService::Authorize(const AuthorizeRequest& reques
                            : p.MarkDeclined(result.decline_reason);
   });
   if (!saved.ok() && IsNothingToDo(saved.status())) return repository_.Get(payment.id);
+  if (saved.ok()) {
+    events_.PaymentRecorded(result.approved ? PaymentOutcome::kAuthorized
+                                            : PaymentOutcome::kDeclined);
+  }
   if (saved.ok() && !result.approved) {
     Log(LogLevel::kInfo, "payment declined",
         {{"payment_id", saved->id},
@@ -88,8 +93,16 @@ absl::StatusOr<Payment> PaymentService::Authorize(const AuthorizeRequest& reques
   return saved;
 }
 
+absl::Status PaymentService::GatewayFailed(absl::Status status) {
+  events_.PaymentRecorded(PaymentOutcome::kFailed);
+  return status;
+}
+
 absl::StatusOr<std::optional<Payment>> PaymentService::Replay(absl::string_view request_id,
                                                               uint64_t fingerprint) {
+  // One lookup covers every kind of request: the repository answers ALREADY_EXISTS for the
+  // request_id of an authorization, so a capture / void / refund under it never reaches the
+  // gateway (which would see the authorization's idempotency key again).
   absl::StatusOr<PaymentOperation> recorded = repository_.GetOperation(request_id);
   if (absl::IsNotFound(recorded.status())) return std::optional<Payment>();
   if (!recorded.ok()) return recorded.status();
@@ -103,6 +116,19 @@ absl::StatusOr<Payment> PaymentService::Record(const PaymentOperation& operation
   OP_ASSIGN_OR_RETURN(ApplyOperationResult result, repository_.ApplyOperation(operation, mutate));
   if (!result.applied && result.operation.request_fingerprint != operation.request_fingerprint) {
     return RequestIdReused(operation.request_id);
+  }
+  if (result.applied) {
+    switch (operation.kind) {
+      case OperationKind::kCapture:
+        events_.PaymentRecorded(PaymentOutcome::kCaptured);
+        break;
+      case OperationKind::kVoid:
+        events_.PaymentRecorded(PaymentOutcome::kVoided);
+        break;
+      case OperationKind::kRefund:
+        events_.PaymentRecorded(PaymentOutcome::kRefunded);
+        break;
+    }
   }
   return std::move(result.payment);
 }
@@ -121,8 +147,11 @@ absl::StatusOr<Payment> PaymentService::Capture(const CapturePaymentParams& para
   OP_ASSIGN_OR_RETURN(const int64_t requested, OperationAmountMinor(payment, params.amount));
   Payment after = payment;
   OP_RETURN_IF_ERROR(after.Capture(requested));
-  OP_RETURN_IF_ERROR(gateway_.Capture(
-      GatewayRequestFor(payment, params.request_id, after.captured_minor, deadline)));
+  if (absl::Status s = gateway_.Capture(
+          GatewayRequestFor(payment, params.request_id, after.captured_minor, deadline));
+      !s.ok()) {
+    return GatewayFailed(std::move(s));
+  }
 
   const PaymentOperation operation = OperationRecord(OperationKind::kCapture, params.request_id, id,
                                                      after.captured_minor, fingerprint, "");
@@ -141,8 +170,11 @@ absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params, ab
   if (payment.VoidIsNoOp()) return payment;  // Terminal without a hold: nothing to release.
   Payment after = payment;
   OP_RETURN_IF_ERROR(after.Void());
-  OP_RETURN_IF_ERROR(
-      gateway_.Void(GatewayRequestFor(payment, params.request_id, payment.amount.minor, deadline)));
+  if (absl::Status s = gateway_.Void(
+          GatewayRequestFor(payment, params.request_id, payment.amount.minor, deadline));
+      !s.ok()) {
+    return GatewayFailed(std::move(s));
+  }
 
   const PaymentOperation operation =
       OperationRecord(OperationKind::kVoid, params.request_id, id, 0, fingerprint, "");
@@ -165,8 +197,11 @@ absl::StatusOr<Payment> PaymentService::Refund(const RefundPaymentParams& params
   Payment after = payment;
   OP_RETURN_IF_ERROR(after.Refund(requested));
   const int64_t refund_minor = after.refunded_minor - payment.refunded_minor;
-  OP_RETURN_IF_ERROR(
-      gateway_.Refund(GatewayRequestFor(payment, params.request_id, refund_minor, deadline)));
+  if (absl::Status s =
+          gateway_.Refund(GatewayRequestFor(payment, params.request_id, refund_minor, deadline));
+      !s.ok()) {
+    return GatewayFailed(std::move(s));
+  }
 
   // The amount is fixed by what the gateway returned, even if another refund landed meanwhile:
   // the re-check then fails if both no longer fit.

@@ -20,6 +20,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/business_events.h"
 #include "services/payments/payment.h"
 #include "services/payments/payment_gateway.h"
 #include "services/payments/payment_repository.h"
@@ -60,9 +61,13 @@ inline constexpr int32_t kMaxPageSize = 1000;
 
 class PaymentService {
  public:
-  // `repository` and `gateway` must outlive this object.
-  PaymentService(PaymentRepository* repository, PaymentGateway* gateway)
-      : repository_(*repository), gateway_(*gateway) {}
+  // `repository`, `gateway` and `events` (nullptr: none) must outlive this object. `events`
+  // hears of every payment outcome this service records, and of failed gateway calls.
+  PaymentService(PaymentRepository* repository, PaymentGateway* gateway,
+                 BusinessEvents* events = nullptr)
+      : repository_(*repository),
+        gateway_(*gateway),
+        events_(events != nullptr ? *events : NoBusinessEvents()) {}
 
   // Validates `request`, records the payment PENDING, asks the gateway for a hold and records
   // AUTHORIZED or DECLINED (a decline is a result, not an error). A replay returns the payment
@@ -100,7 +105,8 @@ class PaymentService {
 
  private:
   // The payment of an already recorded operation `request_id`, or nullopt when none is
-  // recorded. ALREADY_EXISTS when it was recorded for a request with another fingerprint.
+  // recorded. ALREADY_EXISTS when it was recorded for a request with another fingerprint, or is
+  // the request_id of an authorization (request ids are unique across every kind of request).
   absl::StatusOr<std::optional<Payment>> Replay(absl::string_view request_id, uint64_t fingerprint);
 
   // Records `operation` with `mutate` re-checked on the locked payment; a concurrent replay
@@ -108,8 +114,12 @@ class PaymentService {
   absl::StatusOr<Payment> Record(const PaymentOperation& operation,
                                  absl::FunctionRef<absl::Status(Payment&)> mutate);
 
+  // Reports a failed gateway call (as PaymentOutcome::kFailed) and passes `status` through.
+  absl::Status GatewayFailed(absl::Status status);
+
   PaymentRepository& repository_;
   PaymentGateway& gateway_;
+  BusinessEvents& events_;
 };
 
 }  // namespace order_platform::payments

@@ -18,6 +18,8 @@ constexpr absl::string_view kInsufficientFunds = "tok_insufficient_funds";
 constexpr absl::string_view kTransientPrefix = "tok_transient_";
 constexpr absl::string_view kSlowPrefix = "tok_slow_";
 constexpr absl::string_view kRefundFails = "tok_refund_fails";
+constexpr absl::string_view kVoidFails = "tok_void_fails";
+constexpr absl::string_view kVoidFailsPrefix = "tok_void_fails_";
 
 // The non-negative number after `prefix` in `token`, or -1 when `token` is not prefix + digits.
 int64_t NumberAfter(absl::string_view token, absl::string_view prefix) {
@@ -44,9 +46,11 @@ int SimulatedGateway::CallCount(absl::string_view idempotency_key) const {
 
 absl::Status SimulatedGateway::Simulate(Kind kind, const GatewayRequest& request) {
   int call = 0;
+  int void_call = 0;
   {
     absl::MutexLock lock(&mu_);
     call = ++calls_[request.idempotency_key];
+    if (kind == Kind::kVoid) void_call = ++voids_[request.idempotency_key];
   }
   const absl::string_view token = request.payment_token;
   if (const int64_t failures = NumberAfter(token, kTransientPrefix);
@@ -65,6 +69,17 @@ absl::Status SimulatedGateway::Simulate(Kind kind, const GatewayRequest& request
   }
   if (kind == Kind::kRefund && token == kRefundFails) {
     return absl::UnavailableError("simulated gateway: refunds are failing for this token");
+  }
+  if (kind == Kind::kVoid) {
+    if (token == kVoidFails) {
+      return absl::UnavailableError("simulated gateway: voids are failing for this token");
+    }
+    if (const int64_t failures = NumberAfter(token, kVoidFailsPrefix);
+        failures >= 0 && void_call <= failures) {
+      return absl::UnavailableError(absl::StrCat("simulated gateway: void failure ", void_call,
+                                                 " of ", failures, " for ",
+                                                 request.idempotency_key));
+    }
   }
   return absl::OkStatus();
 }

@@ -9,6 +9,9 @@
 //   tok_slow_<MS>             every call waits MS milliseconds, then approves; a call whose
 //                             deadline comes first returns DEADLINE_EXCEEDED at the deadline
 //   tok_refund_fails          approves everything except Refund, which is always UNAVAILABLE
+//   tok_void_fails_<N>        approves and captures; the first N Void calls per idempotency key
+//                             fail with UNAVAILABLE, then Void succeeds
+//   tok_void_fails            approves and captures; every Void fails with UNAVAILABLE
 //   anything else             approves every call
 //
 // Authorization references are deterministic: "sim_" + 16 hex digits of a stable hash of the
@@ -55,6 +58,8 @@ class SimulatedGateway final : public PaymentGateway {
   mutable absl::Mutex mu_;
   // Calls seen per idempotency key.
   absl::flat_hash_map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
+  // Void calls seen per idempotency key (for tok_void_fails_<N>).
+  absl::flat_hash_map<std::string, int> voids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace order_platform::payments

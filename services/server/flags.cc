@@ -28,6 +28,21 @@ ABSL_FLAG(bool, auto_migrate, false,
           "Apply pending schema migrations at start (otherwise refuse to start on an old schema).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long in-flight calls may run after SIGTERM/SIGINT.");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
+          "Prometheus metrics HTTP address (host:port), served at /metrics; empty disables.");
+ABSL_FLAG(bool, coordinator, true,
+          "Run the saga coordinator in this process (only where the orders service runs).");
+ABSL_FLAG(int, coordinator_workers, 16, "Workflows the coordinator runs at once.");
+ABSL_FLAG(absl::Duration, workflow_lease, absl::Seconds(15),
+          "How long a coordinator owns a running workflow without renewing its lease.");
+ABSL_FLAG(absl::Duration, workflow_retention, absl::Hours(24 * 7),
+          "Finished workflows older than this are deleted (0 keeps them).");
+ABSL_FLAG(std::string, inventory_target, "",
+          "host:port of the InventoryService the coordinator calls (default: this process).");
+ABSL_FLAG(std::string, payments_target, "",
+          "host:port of the PaymentService the coordinator calls (default: this process).");
+ABSL_FLAG(absl::Duration, cancel_wait, absl::Seconds(5),
+          "How long CancelOrder waits for the order to become CANCELLED.");
 ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning, error.");
 
 namespace order_platform::server {
@@ -58,6 +73,14 @@ PlatformConfig ConfigFromFlags() {
   config.pool_checkout_timeout = absl::GetFlag(FLAGS_pool_checkout_timeout);
   config.auto_migrate = absl::GetFlag(FLAGS_auto_migrate);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.coordinator = absl::GetFlag(FLAGS_coordinator);
+  config.coordinator_workers = absl::GetFlag(FLAGS_coordinator_workers);
+  config.workflow_lease = absl::GetFlag(FLAGS_workflow_lease);
+  config.workflow_retention = absl::GetFlag(FLAGS_workflow_retention);
+  config.inventory_target = absl::GetFlag(FLAGS_inventory_target);
+  config.payments_target = absl::GetFlag(FLAGS_payments_target);
+  config.cancel_wait = absl::GetFlag(FLAGS_cancel_wait);
   return config;
 }
 

@@ -24,6 +24,14 @@
 #include "services/payments/payment_handler.h"
 #include "services/payments/payment_service.h"
 #include "services/payments/simulated_gateway.h"
+#include "saga/engine.h"
+#include "saga/workflow_handler.h"
+#include "saga/workflows/order_workflows.h"
+#include "db/pg_workflow_store.h"
+#include "services/metrics/business_metrics.h"
+#include "services/metrics/db_metrics.h"
+#include "services/metrics/grpc_metrics.h"
+#include "services/metrics/metrics_registry.h"
 
 namespace order_platform::server {
 namespace {
@@ -39,6 +47,11 @@ const std::map<std::string, std::string>& HealthNames() {
 }
 
 }  // namespace
+
+std::vector<std::string> SchemasOf(const std::string& service) {
+  if (service == "orders") return {"orders", "saga"};
+  return {service};
+}
 
 absl::StatusOr<std::map<std::string, std::string>> ResolveDatabaseUrls(
     const PlatformConfig& config) {
@@ -70,6 +83,16 @@ absl::StatusOr<std::map<std::string, std::string>> ResolveDatabaseUrls(
 
 // Everything the server owns, in construction order (destroyed in reverse).
 struct Platform::Parts {
+  // No scrape may read a pool or service while they are destroyed.
+  ~Parts() { metrics.StopServing(); }
+
+  // Metrics outlive everything that reports to them (docs/METRICS.md).
+  metrics::MetricsRegistry metrics;
+  metrics::GrpcServerMetrics grpc_metrics{metrics};
+  metrics::GrpcClientMetrics grpc_client_metrics{metrics};  // Calls to participants.
+  metrics::DbMetrics db_metrics{metrics};
+  metrics::BusinessMetrics business_metrics{metrics};
+
   std::map<std::string, std::unique_ptr<db::ConnectionPool>> pools;  // By DSN.
 
   std::unique_ptr<db::PgOrderRepository> order_repository;
@@ -84,6 +107,17 @@ struct Platform::Parts {
   std::unique_ptr<db::PgInventoryRepository> inventory_repository;
   std::unique_ptr<inventory::InventoryService> inventory_service;
   std::unique_ptr<inventory::InventoryServiceHandler> inventory_handler;
+
+  // The saga coordinator (with the orders service): its own pool on the orders database.
+  std::unique_ptr<db::ConnectionPool> workflow_pool;
+  std::unique_ptr<db::PgWorkflowStore> workflow_store;
+  std::unique_ptr<saga::EngineOrderWorkflows> order_workflows;
+  std::unique_ptr<saga::WorkflowServiceHandler> workflow_handler;
+  std::shared_ptr<grpc::Channel> inventory_channel;
+  std::shared_ptr<grpc::Channel> payments_channel;
+  std::unique_ptr<inventory::v1::InventoryService::Stub> inventory_stub;
+  std::unique_ptr<payments::v1::PaymentService::Stub> payments_stub;
+  std::unique_ptr<saga::Engine> engine;
 
   absl::Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
@@ -105,45 +139,79 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   std::unique_ptr<Platform> platform(new Platform(config));
   Parts& parts = *platform->parts_;
 
+  // A pool's `database` metric label: the services sharing it (a DSN may hold a password).
+  std::map<std::string, std::string> database_label;  // By DSN.
   for (const auto& [service, url] : urls) {
-    OP_ASSIGN_OR_RETURN(db::MigrationSet set, db::EmbeddedMigrations(service));
+    std::string& label = database_label[url];
+    absl::StrAppend(&label, label.empty() ? "" : ",", service);
+  }
+
+  for (const auto& [service, url] : urls) {
+   for (const std::string& schema : SchemasOf(service)) {
+    OP_ASSIGN_OR_RETURN(db::MigrationSet set, db::EmbeddedMigrations(schema));
     db::Migrator migrator(url, std::move(set));
     if (config.auto_migrate) {
       OP_ASSIGN_OR_RETURN(int64_t version, migrator.Up());
       Log(LogLevel::kInfo, "schema migrated",
-          {{"schema", service}, {"version", absl::StrCat(version)}});
+          {{"schema", schema}, {"version", absl::StrCat(version)}});
     }
     OP_RETURN_IF_ERROR(migrator.CheckCurrent());
+    parts.db_metrics.SetMigrationVersion(schema, migrator.set().LatestVersion());
+   }
     std::unique_ptr<db::ConnectionPool>& pool = parts.pools[url];
     if (pool == nullptr) {
       db::PoolOptions options;
       options.dsn = url;
       options.size = config.pool_size;
       options.checkout_timeout = config.pool_checkout_timeout;
+      options.observer = parts.db_metrics.Observer(database_label.at(url));
       pool = std::make_unique<db::ConnectionPool>(options);
+      parts.db_metrics.AddPool(database_label.at(url), pool.get());
     }
   }
 
   auto pool_for = [&](const std::string& service) { return parts.pools.at(urls.at(service)).get(); };
   if (urls.count("orders")) {
     parts.order_repository = std::make_unique<db::PgOrderRepository>(pool_for("orders"));
-    parts.order_service = std::make_unique<orders::OrderService>(parts.order_repository.get());
+    parts.order_service = std::make_unique<orders::OrderService>(parts.order_repository.get(),
+                                                                 &parts.business_metrics);
     parts.order_handler =
         std::make_unique<orders::OrderServiceHandler>(parts.order_service.get());
+
+    // CreateOrder starts each order's PlaceOrder workflow in the order's own statement;
+    // cancellations go through the workflows. The coordinator gets its own pool so workflow
+    // bookkeeping never waits behind client requests.
+    db::PoolOptions workflow_pool_options;
+    workflow_pool_options.dsn = urls.at("orders");
+    workflow_pool_options.size = std::max(4, config.coordinator_workers + 4);
+    workflow_pool_options.checkout_timeout = config.pool_checkout_timeout;
+    workflow_pool_options.application_name = "order_platform_saga";
+    workflow_pool_options.observer = parts.db_metrics.Observer("saga");
+    parts.workflow_pool = std::make_unique<db::ConnectionPool>(workflow_pool_options);
+    parts.db_metrics.AddPool("saga", parts.workflow_pool.get());
+    parts.workflow_store = std::make_unique<db::PgWorkflowStore>(parts.workflow_pool.get());
+    Platform* self = platform.get();
+    auto poke = [self] { self->PokeCoordinator(); };
+    parts.order_repository->SetWorkflowLauncher(saga::PlaceOrderStart, poke);
+    parts.order_workflows =
+        std::make_unique<saga::EngineOrderWorkflows>(parts.workflow_store.get(), poke);
+    parts.order_service->SetWorkflows(parts.order_workflows.get(), config.cancel_wait);
+    parts.workflow_handler =
+        std::make_unique<saga::WorkflowServiceHandler>(parts.workflow_store.get(), poke);
   }
   if (urls.count("payments")) {
     parts.gateway = std::make_unique<payments::SimulatedGateway>();
     parts.payment_repository = std::make_unique<db::PgPaymentRepository>(pool_for("payments"));
     parts.payment_service = std::make_unique<payments::PaymentService>(
-        parts.payment_repository.get(), parts.gateway.get());
+        parts.payment_repository.get(), parts.gateway.get(), &parts.business_metrics);
     parts.payment_handler =
         std::make_unique<payments::PaymentServiceHandler>(parts.payment_service.get());
   }
   if (urls.count("inventory")) {
     parts.inventory_repository =
         std::make_unique<db::PgInventoryRepository>(pool_for("inventory"));
-    parts.inventory_service =
-        std::make_unique<inventory::InventoryService>(parts.inventory_repository.get());
+    parts.inventory_service = std::make_unique<inventory::InventoryService>(
+        parts.inventory_repository.get(), &parts.business_metrics);
     parts.inventory_handler =
         std::make_unique<inventory::InventoryServiceHandler>(parts.inventory_service.get());
   }
@@ -151,15 +219,39 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
 }
 
 absl::Status Platform::Start() {
+  Parts& parts = *parts_;
+  if (!config_.metrics_listen.empty()) {
+    OP_RETURN_IF_ERROR(parts.metrics.Serve(config_.metrics_listen));
+    Log(LogLevel::kInfo, "metrics endpoint started",
+        {{"listen", config_.metrics_listen},
+         {"port", absl::StrCat(parts.metrics.port())},
+         {"path", "/metrics"}});
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen_address, grpc::InsecureServerCredentials(), &port_);
   builder.SetMaxReceiveMessageSize(4 << 20);
-  Parts& parts = *parts_;
+  // Keep polling threads around instead of creating and destroying one per burst of calls
+  // (measured: ~20-30% less server CPU per call at 32 concurrent clients).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              std::max(8, 2 * config_.pool_size));
+  // grpc_server_* metrics of every method served, each starting at zero.
+  std::vector<std::string> grpc_services = {"grpc.health.v1.Health",
+                                            "grpc.reflection.v1alpha.ServerReflection"};
+  for (const std::string& service : config_.services) {
+    grpc_services.push_back(HealthNames().at(service));
+  }
+  if (parts.workflow_handler) grpc_services.push_back("order_platform.saga.v1.WorkflowService");
+  parts.grpc_metrics.InitializeMethods(grpc_services);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(parts.grpc_metrics.NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   if (parts.order_handler) builder.RegisterService(parts.order_handler.get());
   if (parts.payment_handler) builder.RegisterService(parts.payment_handler.get());
   if (parts.inventory_handler) builder.RegisterService(parts.inventory_handler.get());
+  if (parts.workflow_handler) builder.RegisterService(parts.workflow_handler.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(
@@ -170,11 +262,51 @@ absl::Status Platform::Start() {
   for (const std::string& service : config_.services) {
     health->SetServingStatus(HealthNames().at(service), true);
   }
+  if (parts.workflow_handler) {
+    health->SetServingStatus("order_platform.saga.v1.WorkflowService", true);
+  }
   Log(LogLevel::kInfo, "server started",
       {{"listen", config_.listen_address},
        {"port", absl::StrCat(port_)},
        {"services", absl::StrJoin(config_.services, ",")}});
+  if (parts.workflow_store != nullptr && config_.coordinator) OP_RETURN_IF_ERROR(StartCoordinator());
   return absl::OkStatus();
+}
+
+absl::Status Platform::StartCoordinator() {
+  Parts& parts = *parts_;
+  const std::string self = absl::StrCat("127.0.0.1:", port_);
+  // Participants are always reached over gRPC, in this process or another (grpc_client_*).
+  parts.inventory_channel = metrics::CreateInstrumentedChannel(
+      config_.inventory_target.empty() ? self : config_.inventory_target,
+      grpc::InsecureChannelCredentials(), {}, &parts.grpc_client_metrics);
+  parts.payments_channel = metrics::CreateInstrumentedChannel(
+      config_.payments_target.empty() ? self : config_.payments_target,
+      grpc::InsecureChannelCredentials(), {}, &parts.grpc_client_metrics);
+  parts.inventory_stub = inventory::v1::InventoryService::NewStub(parts.inventory_channel);
+  parts.payments_stub = payments::v1::PaymentService::NewStub(parts.payments_channel);
+  saga::OrderParticipants participants{parts.inventory_stub.get(), parts.payments_stub.get()};
+
+  saga::EngineOptions options;
+  options.workers = config_.coordinator_workers;
+  options.lease = config_.workflow_lease;
+  options.heartbeat_interval = config_.workflow_lease / 3;
+  options.retention = config_.workflow_retention;
+  options.listen_dsn = parts.workflow_pool->options().dsn;
+  auto engine = std::make_unique<saga::Engine>(parts.workflow_store.get(), options);
+  OP_RETURN_IF_ERROR(engine->Register(saga::PlaceOrderWorkflow(participants)));
+  OP_RETURN_IF_ERROR(engine->Register(saga::RefundOrderWorkflow(participants)));
+  OP_RETURN_IF_ERROR(engine->Start());
+  {
+    absl::MutexLock lock(&parts.shutdown_mu);
+    parts.engine = std::move(engine);
+  }
+  return absl::OkStatus();
+}
+
+void Platform::PokeCoordinator() {
+  absl::MutexLock lock(&parts_->shutdown_mu);
+  if (parts_->engine != nullptr) parts_->engine->Poke();
 }
 
 void Platform::Shutdown() {
@@ -186,10 +318,19 @@ void Platform::Shutdown() {
   Log(LogLevel::kInfo, "shutting down",
       {{"grace", absl::FormatDuration(config_.shutdown_grace)}});
   server_->GetHealthCheckService()->SetServingStatus(false);
+  // The coordinator stops first: its steps call this process's services, which must still serve.
+  std::unique_ptr<saga::Engine> engine;
+  {
+    absl::MutexLock lock(&parts_->shutdown_mu);
+    engine = std::move(parts_->engine);
+  }
+  if (engine != nullptr) engine->Stop(config_.shutdown_grace / 2);
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoSeconds(config_.shutdown_grace));
   Log(LogLevel::kInfo, "server stopped", {});
 }
+
+int Platform::metrics_port() const { return parts_->metrics.port(); }
 
 void Platform::Wait() {
   if (server_ != nullptr) server_->Wait();
@@ -216,7 +357,11 @@ int RunMigrateCommand(const PlatformConfig& config, const std::vector<std::strin
     return 2;
   }
   int exit_code = 0;
-  for (const auto& [schema, url] : *urls) {
+  std::vector<std::pair<std::string, std::string>> targets;  // (schema, url)
+  for (const auto& [service, url] : *urls) {
+    for (const std::string& schema : SchemasOf(service)) targets.emplace_back(schema, url);
+  }
+  for (const auto& [schema, url] : targets) {
     absl::StatusOr<db::MigrationSet> set = db::EmbeddedMigrations(schema);
     if (!set.ok()) {
       std::fprintf(stderr, "%s: %s\n", schema.c_str(), std::string(set.status().message()).c_str());

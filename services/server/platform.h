@@ -35,7 +35,25 @@ struct PlatformConfig {
   bool auto_migrate = false;
   // How long in-flight calls may run after shutdown begins.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // host:port serving Prometheus metrics over HTTP at /metrics (port 0 picks a free port, see
+  // Platform::metrics_port()); empty: metrics are recorded but not served.
+  std::string metrics_listen = "0.0.0.0:9464";
+
+  // Saga coordinator: runs in a process that runs the orders service (it shares the orders
+  // database, where CreateOrder starts each order's workflow).
+  bool coordinator = true;
+  int coordinator_workers = 16;
+  absl::Duration workflow_lease = absl::Seconds(15);
+  absl::Duration workflow_retention = absl::Hours(24 * 7);
+  // Where the coordinator reaches the participants; empty: this process.
+  std::string inventory_target;
+  std::string payments_target;
+  // How long CancelOrder waits for the order to become CANCELLED before answering.
+  absl::Duration cancel_wait = absl::Seconds(5);
 };
+
+// The schemas a service owns, migrated on its database: orders also holds the saga schema.
+std::vector<std::string> SchemasOf(const std::string& service);
 
 // Validates `config` (known, non-duplicate services; a DSN for each) and returns the DSN each
 // selected service uses. INVALID_ARGUMENT naming the flag otherwise.
@@ -50,19 +68,25 @@ class Platform {
   static absl::StatusOr<std::unique_ptr<Platform>> Create(const PlatformConfig& config);
   ~Platform();
 
-  // Starts serving. UNAVAILABLE if the address cannot be bound.
+  // Starts serving gRPC and, unless metrics_listen is empty, metrics. UNAVAILABLE if an address
+  // cannot be bound.
   absl::Status Start();
   // The bound port (after Start).
   int port() const { return port_; }
+  // The bound metrics port (after Start), 0 when metrics are not served.
+  int metrics_port() const;
   // Health goes NOT_SERVING, new calls are refused, in-flight calls get `shutdown_grace` to
   // finish, then the server stops. Idempotent; thread-safe.
   void Shutdown();
   // Blocks until the server has stopped.
   void Wait();
+  // Wakes the saga coordinator (if this process runs one) to look for runnable work.
+  void PokeCoordinator();
 
  private:
   struct Parts;
   explicit Platform(PlatformConfig config);
+  absl::Status StartCoordinator();
 
   PlatformConfig config_;
   std::unique_ptr<Parts> parts_;

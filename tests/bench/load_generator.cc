@@ -1,20 +1,24 @@
-// load_generator: a closed-loop gRPC load generator for OrderService.
+// load_generator: a gRPC load generator for OrderService.
 //
 // N threads each own a stub and issue one call at a time (CreateOrder, GetOrder or a mix) for
 // --warmup, then for --duration while recording every call's latency; the threads share a few
 // channels (one per --threads_per_channel threads), each with distinct channel arguments so each
-// is its own HTTP/2 connection. For get_order and mixed, a pool of orders is created first and
-// reads pick from it at random. Output (stdout):
+// is its own HTTP/2 connection. Closed loop by default (each thread calls again as soon as its
+// call returns); with --rate, open loop at that many calls per second. For get_order and mixed, a
+// pool of orders is created first and reads pick from it at random. Output (stdout):
 //
 //   rpc=create_order concurrency=32 duration_s=10.0 ok=12345 errors=0 throughput_rps=1234.5
 //       p50_ms=1.234 p99_ms=4.567 p999_ms=8.901 mean_ms=1.500 max_ms=12.345
-//       client_cpu_s=3.210                                                         (one line)
+//       client_cpu_s=3.210 offered_rps=0.0                                          (one line)
 //   create_order: 1234.5 req/s over 10.0 s with 32 clients; latency p50 ...     (for people)
 //
+// client_cpu_s is this process's CPU over the measured window; offered_rps is --rate.
 // Exit status: 0 on success, 1 when the error ratio exceeds --max_error_ratio (or nothing
 // succeeded, or the target is unreachable), 2 on bad flags.
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -26,9 +30,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -50,6 +51,9 @@ ABSL_FLAG(int, get_pool_size, 2000,
           "Orders created before a get_order or mixed run; reads pick one at random.");
 ABSL_FLAG(double, mixed_create_fraction, 0.2,
           "For --rpc=mixed: fraction of calls that are CreateOrder (the rest GetOrder).");
+ABSL_FLAG(double, rate, 0,
+          "Open loop: total calls per second spread over the threads, latency measured from "
+          "each call's due time; 0 = closed loop (each thread calls again as soon as it can).");
 ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(10), "Deadline of each call.");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(10),
           "How long to wait for every channel to connect before giving up.");
@@ -135,8 +139,7 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& targ
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("order_platform.bench.channel_index", i);
-    channels.push_back(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
   }
   return channels;
 }
@@ -157,6 +160,7 @@ std::vector<std::string> CreateOrderPool(
   std::vector<std::vector<std::string>> ids(concurrency);
   std::vector<ThreadStats> stats(concurrency);
   std::vector<std::thread> threads;
+  threads.reserve(concurrency);
   for (int t = 0; t < concurrency; ++t) {
     threads.emplace_back([&, t] {
       auto stub = pb::OrderService::NewStub(channels[t / threads_per_channel]);
@@ -229,10 +233,11 @@ int main(int argc, char** argv) {
   const absl::Duration warmup = absl::GetFlag(FLAGS_warmup);
   const int items = absl::GetFlag(FLAGS_items);
   if (concurrency < 1 || threads_per_channel < 1 || duration <= absl::ZeroDuration() ||
-      warmup < absl::ZeroDuration() || items < 1 || absl::GetFlag(FLAGS_customers) < 1) {
+      warmup < absl::ZeroDuration() || items < 1 || absl::GetFlag(FLAGS_customers) < 1 ||
+      absl::GetFlag(FLAGS_rate) < 0) {
     std::fprintf(stderr,
                  "load_generator: --concurrency, --threads_per_channel, --items, --customers "
-                 "must be >= 1, --duration > 0, --warmup >= 0\n");
+                 "must be >= 1, --duration > 0, --warmup >= 0, --rate >= 0\n");
     return 2;
   }
 
@@ -256,6 +261,7 @@ int main(int argc, char** argv) {
   }
 
   const double create_fraction = absl::GetFlag(FLAGS_mixed_create_fraction);
+  const double rate = absl::GetFlag(FLAGS_rate);
   const absl::Duration rpc_timeout = absl::GetFlag(FLAGS_rpc_timeout);
   const Clock::time_point start = Clock::now();
   const Clock::time_point measure_begin = start + absl::ToChronoNanoseconds(warmup);
@@ -277,6 +283,14 @@ int main(int argc, char** argv) {
       pb::CreateOrderResponse create_response;
       pb::GetOrderRequest get_request;
       pb::Order get_response;
+      // Open loop (--rate): this thread's calls are due every `interval`, staggered across
+      // threads; latency counts from the due time, so a slow call also delays (and is charged
+      // to) the ones queued behind it rather than hiding them (no coordinated omission).
+      const Clock::duration interval = rate > 0
+                                           ? std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(concurrency / rate))
+                                           : Clock::duration::zero();
+      Clock::time_point due = start + interval * t / concurrency;
       while (true) {
         const bool create = creates(factory.rng());
         pb::CreateOrderRequest create_request;
@@ -286,8 +300,16 @@ int main(int argc, char** argv) {
           get_request.set_order_id(pool[pick(factory.rng())]);
         }
         auto context = NewContext(rpc_timeout);
-        const Clock::time_point begin = Clock::now();
-        if (begin >= measure_end) break;
+        Clock::time_point begin;
+        if (rate > 0) {
+          if (due >= measure_end) break;
+          std::this_thread::sleep_until(due);
+          begin = due;
+          due += interval;
+        } else {
+          begin = Clock::now();
+          if (begin >= measure_end) break;
+        }
         grpc::Status status =
             create ? stub->CreateOrder(context.get(), create_request, &create_response)
                    : stub->GetOrder(context.get(), get_request, &get_response);
@@ -338,9 +360,11 @@ int main(int argc, char** argv) {
 
   std::printf(
       "rpc=%s concurrency=%d duration_s=%.1f ok=%lld errors=%lld throughput_rps=%.1f "
-      "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f mean_ms=%.3f max_ms=%.3f client_cpu_s=%.3f\n",
+      "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f mean_ms=%.3f max_ms=%.3f client_cpu_s=%.3f "
+      "offered_rps=%.1f\n",
       rpc_name.c_str(), concurrency, seconds, static_cast<long long>(ok),
-      static_cast<long long>(errors), throughput, p50, p99, p999, mean_ms, max_ms, client_cpu_s);
+      static_cast<long long>(errors), throughput, p50, p99, p999, mean_ms, max_ms, client_cpu_s,
+      rate);
   std::printf(
       "%s: %.1f req/s over %.1f s with %d clients on %d connections; latency p50 %.2f ms, "
       "p99 %.2f ms, p99.9 %.2f ms; %lld errors\n",

@@ -22,7 +22,11 @@
 #   BENCH_CLIENTS=32          pgbench clients = load_generator threads
 #   BENCH_POOL_SIZE=32        the server's --pool_size
 #   BENCH_GET_POOL=2000       orders load_generator creates before reading random ones
+#   BENCH_GET_RATE=""        also measure GetOrder latency open loop at this many req/s ("auto":
+#                             half the closed-loop GetOrder throughput just measured)
 #   BENCH_PG_FAST=0           1: private cluster with fsync/synchronous_commit/full_page_writes off
+#   BENCH_COORDINATOR=0       1: run the saga coordinator in the server (every created order's
+#                             PlaceOrder saga then runs on the same cores during the runs)
 #   BENCH_SERVER_ARGS=""      extra flags for `order_platform serve`
 #   BENCH_SKIP_TARGETS=0      1: same as --skip-target-check
 #   BENCH_KEEP=0              1: keep the work dir (logs, pgbench per-transaction logs)
@@ -136,9 +140,27 @@ free_port() {
 }
 
 PORT="$(free_port)"
+SERVER_FLAGS=(serve --listen="127.0.0.1:${PORT}" --database_url="$DSN" --auto_migrate
+  --pool_size="$POOL_SIZE")
+SERVER_HELP="$("$SERVER_BIN" --helpfull 2>&1 || true)"
+# Metrics on a free local port (the default 0.0.0.0:9464 may be taken by another server).
+if grep -q -- '-metrics_listen' <<<"$SERVER_HELP"; then
+  SERVER_FLAGS+=(--metrics_listen="127.0.0.1:$(free_port)")
+fi
+# Without the coordinator, CreateOrder is its one statement (order, items and workflow row), the
+# same work as create_order.pgbench; with it, every order's saga also runs on the same cores.
+COORDINATOR_NOTE=""
+if grep -q -- '-coordinator ' <<<"$SERVER_HELP"; then
+  if [[ "${BENCH_COORDINATOR:-0}" == 1 ]]; then
+    SERVER_FLAGS+=(--coordinator=true)
+    COORDINATOR_NOTE=", saga coordinator ON"
+  else
+    SERVER_FLAGS+=(--coordinator=false)
+    COORDINATOR_NOTE=", saga coordinator off"
+  fi
+fi
 # shellcheck disable=SC2086  # BENCH_SERVER_ARGS is a list of flags.
-"$SERVER_BIN" serve --listen="127.0.0.1:${PORT}" --database_url="$DSN" --auto_migrate \
-  --pool_size="$POOL_SIZE" ${BENCH_SERVER_ARGS:-} >"$WORK/server.log" 2>&1 &
+"$SERVER_BIN" "${SERVER_FLAGS[@]}" ${BENCH_SERVER_ARGS:-} >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 300); do
   kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$WORK/server.log" >&2; die "server exited"; }
@@ -273,20 +295,21 @@ run_pgbench() {
   R[$name.p999]="${pct[2]}"
   R[$name.errors]="${failed:-0}"
   R[$name.client_us]="$CPU_CLIENT_US"
-  R[$name.server_us]="-"
+  R[$name.server_us]="$CPU_SERVER_US"  # Idle unless the coordinator runs sagas meanwhile.
   R[$name.pg_us]="$CPU_PG_US"
   R[$name.other]="$OTHER_PCT"
 }
 
-# run_loadgen <case> <rpc>
+# run_loadgen <case> <rpc> [load_generator flags...]
 run_loadgen() {
   local name="$1" rpc="$2"
-  log "$name: load_generator --rpc=$rpc, warmup ${WARMUP}s, then ${DURATION}s"
+  shift 2
+  log "$name: load_generator --rpc=$rpc${*:+ $*}, warmup ${WARMUP}s, then ${DURATION}s"
   prepare_run
   local marker="$WORK/$name.window"
   "$LOADGEN_BIN" --target="127.0.0.1:${PORT}" --rpc="$rpc" --concurrency="$CLIENTS" \
     --duration="${DURATION}s" --warmup="${WARMUP}s" --get_pool_size="$GET_POOL" \
-    --window_file="$marker" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    --window_file="$marker" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null && [[ ! -e "$marker" ]]; do sleep 0.02; done
   local before after rc=0
@@ -342,6 +365,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
   run_pgbench "get_pgbench.$round" "$SCRIPT_DIR/get_order.pgbench" -D "order_count=${ORDER_COUNT}"
   run_loadgen "get_server.$round" get_order
 done
+GET_RATE="${BENCH_GET_RATE:-}"
+if [[ -n "$GET_RATE" ]]; then
+  if [[ "$GET_RATE" == auto ]]; then
+    GET_RATE="$(for ((round = 1; round <= ROUNDS; round++)); do echo "${R[get_server.$round.rps]}"; done |
+      sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] / 2 }')"
+  fi
+  run_loadgen get_rate.1 get_order --rate="$GET_RATE"
+fi
 
 # ---- summary -------------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -351,6 +382,11 @@ median() {
   [[ "$1" == "-" ]] && { echo "-"; return; }
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
     END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+# fmt <value> <decimals>: a number rounded for display ("-" stays "-").
+fmt() {
+  if [[ "$1" == "-" ]]; then echo "-"; else awk -v v="$1" -v d="$2" 'BEGIN { printf "%.*f", d, v }'; fi
 }
 
 # M[<case>.<field>]: the median over rounds.
@@ -374,9 +410,9 @@ round_ratios() {
 CREATE_RATIOS="$(round_ratios create)"
 GET_RATIOS="$(round_ratios get)"
 # shellcheck disable=SC2086  # Word-split the lists on purpose.
-CREATE_RATIO="$(median $CREATE_RATIOS)"
+CREATE_RATIO="$(fmt "$(median $CREATE_RATIOS)" 2)"
 # shellcheck disable=SC2086
-GET_RATIO="$(median $GET_RATIOS)"
+GET_RATIO="$(fmt "$(median $GET_RATIOS)" 2)"
 CREATE_OK="$(awk -v r="$CREATE_RATIO" 'BEGIN { print ((r >= 0.70) ? "PASS" : "FAIL") }')"
 GET_OK="$(awk -v p="${M[get_server.p99]}" 'BEGIN { print ((p < 5.0) ? "PASS" : "FAIL") }')"
 
@@ -396,7 +432,7 @@ cpu_ratio() {
 if ((ROUNDS > 1)); then ROUNDS_NOTE=", median of ${ROUNDS} rounds"; else ROUNDS_NOTE=""; fi
 echo
 echo "== order_platform benchmark: ${CLIENTS} clients, ${DURATION}s measured after ${WARMUP}s" \
-  "warmup${ROUNDS_NOTE}, server pool ${POOL_SIZE}," \
+  "warmup${ROUNDS_NOTE}, server pool ${POOL_SIZE}${COORDINATOR_NOTE}," \
   "PostgreSQL $("$PSQL" -X -At "$DSN" -c 'SHOW server_version' | cut -d' ' -f1) (${PG_MODE})," \
   "$(nproc) CPUs"
 printf '%-13s %-8s %10s %8s %8s %8s %7s | %9s %9s %9s | %6s\n' \
@@ -404,8 +440,8 @@ printf '%-13s %-8s %10s %8s %8s %8s %7s | %9s %9s %9s | %6s\n' \
 for name in create_pgbench create_server get_pgbench get_server; do
   printf '%-13s %-8s %10.1f %8.3f %8.3f %8.3f %7s | %9s %9s %9s | %6s\n' \
     "${name%_*}_order" "${name#*_}" "${M[$name.rps]}" "${M[$name.p50]}" "${M[$name.p99]}" \
-    "${M[$name.p999]}" "${M[$name.errors]}" "${M[$name.client_us]}" "${M[$name.server_us]}" \
-    "${M[$name.pg_us]}" "${M[$name.other]}"
+    "${M[$name.p999]}" "$(fmt "${M[$name.errors]}" 0)" "$(fmt "${M[$name.client_us]}" 0)" \
+    "$(fmt "${M[$name.server_us]}" 0)" "$(fmt "${M[$name.pg_us]}" 0)" "$(fmt "${M[$name.other]}" 0)"
 done
 echo "(*_us: CPU microseconds per request used by the load driver, the server and PostgreSQL;" \
   "other%: CPU used by other processes during the run, % of the whole machine)"
@@ -415,8 +451,12 @@ if ((ROUNDS > 1)); then
   echo "get_order     server/pgbench throughput per round: ${GET_RATIOS}"
 fi
 echo "create_order  server/pgbench throughput ${CREATE_RATIO}  (target >= 0.70)  ${CREATE_OK}"
-echo "get_order     server/pgbench throughput ${GET_RATIO}; server p99 ${M[get_server.p99]} ms" \
+echo "get_order     server/pgbench throughput ${GET_RATIO}; server p99 $(fmt "${M[get_server.p99]}" 2) ms" \
   " (target < 5 ms)  ${GET_OK}"
+if [[ -n "$GET_RATE" ]]; then
+  echo "get_order     open loop at ${GET_RATE} req/s: p50 ${R[get_rate.1.p50]} ms, p99" \
+    "${R[get_rate.1.p99]} ms, p99.9 ${R[get_rate.1.p999]} ms, ${R[get_rate.1.errors]} errors"
+fi
 if [[ -n "$PG_DIR" ]]; then
   echo "create_order  CPU/request: $(cpu_ratio create)"
   echo "get_order     CPU/request: $(cpu_ratio get)"

@@ -156,7 +156,92 @@ TYPED_TEST_P(InventoryRepositoryContractTest, UpsertReplayWithSameRequestIdWrite
   EXPECT_FALSE(replay->written);
   EXPECT_EQ(replay->product.on_hand, 7);
   EXPECT_EQ(replay->product.last_request_fingerprint, first.last_request_fingerprint);
+  EXPECT_EQ(replay->request_fingerprint, first.last_request_fingerprint);
   EXPECT_EQ(this->Read("SKU-1").on_hand, 7);
+}
+
+// Every request id is remembered, not just the product's last writer: a late retry of an older
+// upsert after a newer one writes nothing and answers with the product as it is now.
+TYPED_TEST_P(InventoryRepositoryContractTest, LateReplayOfOlderUpsertAfterAnotherWritesNothing) {
+  const Product older = SampleProduct("SKU-1", 10, "req-older");
+  ASSERT_TRUE(this->repo().UpsertProduct(older, 0).ok());
+  const Product newer = SampleProduct("SKU-1", 20, "req-newer");
+  absl::StatusOr<UpsertProductResult> second = this->repo().UpsertProduct(newer, 0);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->written);
+  EXPECT_EQ(second->request_fingerprint, newer.last_request_fingerprint);
+
+  absl::StatusOr<UpsertProductResult> replay = this->repo().UpsertProduct(older, 0);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_FALSE(replay->written);
+  EXPECT_EQ(replay->request_fingerprint, older.last_request_fingerprint);
+  EXPECT_EQ(replay->product.on_hand, 20);
+  EXPECT_EQ(replay->product.version, 2);
+  const Product got = this->Read("SKU-1");
+  EXPECT_EQ(got.on_hand, 20);
+  EXPECT_EQ(got.version, 2);
+  EXPECT_EQ(got.last_request_id, "req-newer");
+}
+
+// A request id names one upsert of one SKU: used again for another SKU it writes nothing and
+// reports the first request's fingerprint and product.
+TYPED_TEST_P(InventoryRepositoryContractTest, UpsertRequestIdOfAnotherSkuWritesNothing) {
+  const Product first = SampleProduct("SKU-A", 10, "req-shared");
+  ASSERT_TRUE(this->repo().UpsertProduct(first, 0).ok());
+  const Product other = SampleProduct("SKU-B", 10, "req-shared");
+  absl::StatusOr<UpsertProductResult> reused = this->repo().UpsertProduct(other, 0);
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_FALSE(reused->written);
+  EXPECT_EQ(reused->product.sku, "SKU-A");
+  EXPECT_EQ(reused->request_fingerprint, first.last_request_fingerprint);
+  EXPECT_NE(reused->request_fingerprint, other.last_request_fingerprint);
+  EXPECT_EQ(this->repo().GetProduct("SKU-B").status().code(), absl::StatusCode::kNotFound);
+}
+
+// A failed upsert records nothing: its request id can still be applied later.
+TYPED_TEST_P(InventoryRepositoryContractTest, FailedUpsertDoesNotRecordItsRequestId) {
+  this->Stock("SKU-1", 10);
+  const Product stale = SampleProduct("SKU-1", 12, "req-failed");
+  EXPECT_EQ(this->repo().UpsertProduct(stale, 5).status().code(), absl::StatusCode::kAborted);
+  const Product missing = SampleProduct("SKU-NEW", 3, "req-failed-new");
+  EXPECT_EQ(this->repo().UpsertProduct(missing, 2).status().code(), absl::StatusCode::kAborted);
+
+  absl::StatusOr<UpsertProductResult> retry = this->repo().UpsertProduct(stale, 1);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->written);
+  EXPECT_EQ(this->Read("SKU-1").on_hand, 12);
+  absl::StatusOr<UpsertProductResult> created = this->repo().UpsertProduct(missing, 0);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->written);
+}
+
+// Concurrent upserts under one request id, each for its own SKU: exactly one writes, the others
+// replay it.
+TYPED_TEST_P(InventoryRepositoryContractTest, ConcurrentUpsertsWithOneRequestIdWriteOnce) {
+  constexpr int kThreads = 8;
+  std::vector<Product> candidates;
+  for (int i = 0; i < kThreads; ++i) {
+    candidates.push_back(SampleProduct(absl::StrCat("RACE-", i), 5, "req-race"));
+  }
+  std::atomic<int> written{0};
+  std::vector<uint64_t> fingerprints(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<UpsertProductResult> r = this->repo().UpsertProduct(candidates[i], 0);
+      ASSERT_TRUE(r.ok()) << r.status();
+      if (r->written) written++;
+      fingerprints[i] = r->request_fingerprint;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(written.load(), 1);
+  absl::StatusOr<std::vector<Product>> all = this->repo().ListProducts("", 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  for (uint64_t fingerprint : fingerprints) {
+    EXPECT_EQ(fingerprint, all->front().last_request_fingerprint);
+  }
 }
 
 TYPED_TEST_P(InventoryRepositoryContractTest, UpsertOnHandBelowReservedIsFailedPrecondition) {
@@ -459,9 +544,105 @@ TYPED_TEST_P(InventoryRepositoryContractTest, CommitAfterReleaseIsFailedPrecondi
   EXPECT_EQ(this->repo().GetReservation("order-1")->status, ReservationStatus::kReleased);
 }
 
+TYPED_TEST_P(InventoryRepositoryContractTest, ReturnAfterCommitRestoresOnHandAndIsIdempotent) {
+  this->Stock("SKU-A", 10);
+  this->Stock("SKU-B", 5);
+  ASSERT_TRUE(
+      this->repo().Reserve(SampleReservation("order-1", {{"SKU-B", 5}, {"SKU-A", 4}})).ok());
+  // Another order's hold on SKU-A must survive the return untouched.
+  ASSERT_TRUE(this->repo().Reserve(SampleReservation("order-2", {{"SKU-A", 2}})).ok());
+  ASSERT_TRUE(this->repo().Commit("order-1").ok());
+  const Product sold_a = this->Read("SKU-A");
+  const Product sold_b = this->Read("SKU-B");
+  ASSERT_EQ(sold_a.on_hand, 6);
+  ASSERT_EQ(sold_b.on_hand, 0);
+
+  absl::StatusOr<Reservation> returned = this->repo().Return("order-1");
+  ASSERT_TRUE(returned.ok()) << returned.status();
+  EXPECT_EQ(returned->status, ReservationStatus::kReturned);
+  EXPECT_EQ(returned->version, 3);
+  EXPECT_EQ(returned->items, (std::vector<ReservationItem>{{"SKU-B", 5}, {"SKU-A", 4}}));
+  EXPECT_GE(returned->update_time, returned->create_time);
+  Product a = this->Read("SKU-A");
+  EXPECT_EQ(a.on_hand, 10);
+  EXPECT_EQ(a.reserved, 2);
+  EXPECT_EQ(a.available(), 8);
+  EXPECT_EQ(a.version, sold_a.version + 1);
+  EXPECT_GE(a.update_time, sold_a.update_time);
+  Product b = this->Read("SKU-B");
+  EXPECT_EQ(b.on_hand, 5);
+  EXPECT_EQ(b.reserved, 0);
+  EXPECT_EQ(b.version, sold_b.version + 1);
+
+  // Returning again is the same answer and puts nothing more back.
+  absl::StatusOr<Reservation> again = this->repo().Return("order-1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->status, ReservationStatus::kReturned);
+  EXPECT_EQ(again->version, returned->version);
+  EXPECT_EQ(again->update_time, returned->update_time);
+  a = this->Read("SKU-A");
+  EXPECT_EQ(a.on_hand, 10);
+  EXPECT_EQ(a.version, sold_a.version + 1);
+  b = this->Read("SKU-B");
+  EXPECT_EQ(b.on_hand, 5);
+  EXPECT_EQ(b.version, sold_b.version + 1);
+  absl::StatusOr<Reservation> stored = this->repo().GetReservation("order-1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status, ReservationStatus::kReturned);
+  EXPECT_EQ(stored->version, returned->version);
+
+  // A returned reservation is settled for good.
+  EXPECT_EQ(this->repo().Release("order-1").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(this->repo().Commit("order-1").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(this->Read("SKU-A").on_hand, 10);
+}
+
+TYPED_TEST_P(InventoryRepositoryContractTest, ReturnOfHeldOrReleasedIsFailedPrecondition) {
+  this->Stock("SKU-A", 10);
+  ASSERT_TRUE(this->repo().Reserve(SampleReservation("order-held", {{"SKU-A", 3}})).ok());
+  ASSERT_TRUE(this->repo().Reserve(SampleReservation("order-released", {{"SKU-A", 2}})).ok());
+  ASSERT_TRUE(this->repo().Release("order-released").ok());
+  const Product before = this->Read("SKU-A");
+
+  absl::StatusOr<Reservation> held = this->repo().Return("order-held");
+  EXPECT_EQ(held.status().code(), absl::StatusCode::kFailedPrecondition) << held.status();
+  absl::StatusOr<Reservation> released = this->repo().Return("order-released");
+  EXPECT_EQ(released.status().code(), absl::StatusCode::kFailedPrecondition) << released.status();
+
+  const Product after = this->Read("SKU-A");
+  EXPECT_EQ(after.on_hand, before.on_hand);
+  EXPECT_EQ(after.reserved, 3);
+  EXPECT_EQ(after.version, before.version);
+  EXPECT_EQ(this->repo().GetReservation("order-held")->status, ReservationStatus::kHeld);
+  EXPECT_EQ(this->repo().GetReservation("order-released")->status, ReservationStatus::kReleased);
+}
+
+TYPED_TEST_P(InventoryRepositoryContractTest, ConcurrentReturnsOfOneReservationRestockOnce) {
+  this->Stock("SKU-A", 10);
+  this->Stock("SKU-B", 10);
+  ASSERT_TRUE(
+      this->repo().Reserve(SampleReservation("order-1", {{"SKU-B", 3}, {"SKU-A", 4}})).ok());
+  ASSERT_TRUE(this->repo().Commit("order-1").ok());
+  constexpr int kThreads = 8;
+  std::atomic<int> returned{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      absl::StatusOr<Reservation> r = this->repo().Return("order-1");
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (r.ok() && r->status == ReservationStatus::kReturned && r->version == 3) ++returned;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(returned.load(), kThreads);
+  EXPECT_EQ(this->Read("SKU-A").on_hand, 10);
+  EXPECT_EQ(this->Read("SKU-B").on_hand, 10);
+}
+
 TYPED_TEST_P(InventoryRepositoryContractTest, SettlingUnknownReservationIsNotFound) {
   EXPECT_EQ(this->repo().Release("order-x").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(this->repo().Commit("order-x").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->repo().Return("order-x").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(this->repo().GetReservation("order-x").status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -469,6 +650,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     InventoryRepositoryContractTest, UpsertThenGetReturnsProduct,
     UpsertExistingReplacesFieldsAndBumpsVersion, UpsertWithStaleExpectedVersionIsAborted,
     UpsertWithExpectedVersionOfMissingProductIsAborted, UpsertReplayWithSameRequestIdWritesNothing,
+    LateReplayOfOlderUpsertAfterAnotherWritesNothing, UpsertRequestIdOfAnotherSkuWritesNothing,
+    FailedUpsertDoesNotRecordItsRequestId, ConcurrentUpsertsWithOneRequestIdWriteOnce,
     UpsertOnHandBelowReservedIsFailedPrecondition, GetUnknownProductIsNotFound,
     ListProductsPagesBySkuWithoutDuplicatesOrGaps, ReserveHoldsStockOfEveryItem,
     ReserveWithOneShortSkuLeavesEveryProductUntouched,
@@ -478,6 +661,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     ConcurrentReservationsOfSameOrderReserveOnce, ConcurrentMixedTrafficNeverOversellsOrDeadlocks,
     ReleaseReturnsStockAndIsIdempotent, CommitReducesOnHandAndIsIdempotent,
     ReleaseAfterCommitIsFailedPrecondition, CommitAfterReleaseIsFailedPrecondition,
-    SettlingUnknownReservationIsNotFound);
+    ReturnAfterCommitRestoresOnHandAndIsIdempotent, ReturnOfHeldOrReleasedIsFailedPrecondition,
+    ConcurrentReturnsOfOneReservationRestockOnce, SettlingUnknownReservationIsNotFound);
 
 }  // namespace order_platform::inventory

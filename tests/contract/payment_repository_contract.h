@@ -372,6 +372,79 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentDuplicateOperationsApplyOn
   EXPECT_EQ(got->version, payment.version + 1);
 }
 
+// A request_id names one request of one kind: an authorization's request_id cannot be recorded
+// as an operation, nor an operation's used to create a payment.
+TYPED_TEST_P(PaymentRepositoryContractTest, RequestIdsAreUniqueAcrossAuthorizationsAndOperations) {
+  const Payment payment = this->CreateAuthorized(SamplePayment("shared-auth"));
+  EXPECT_EQ(this->repo().GetOperation("shared-auth").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  bool called = false;
+  absl::StatusOr<ApplyOperationResult> capture = this->repo().ApplyOperation(
+      SampleOperation("shared-auth", payment, OperationKind::kCapture, 0), [&](Payment& p) {
+        called = true;
+        return p.Capture(0);
+      });
+  EXPECT_EQ(capture.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(called);
+  absl::StatusOr<Payment> got = this->repo().Get(payment.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, payment.version);
+  EXPECT_EQ(got->status, PaymentStatus::kAuthorized);
+
+  const PaymentOperation capture_op =
+      SampleOperation("shared-cap", payment, OperationKind::kCapture, 0);
+  ASSERT_TRUE(
+      this->repo().ApplyOperation(capture_op, [](Payment& p) { return p.Capture(0); }).ok());
+  const Payment other = SamplePayment("shared-cap", "o-other");
+  EXPECT_EQ(this->repo().CreatePending(other).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(this->repo().Get(other.id).status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<PaymentOperation> recorded = this->repo().GetOperation("shared-cap");
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_EQ(recorded->kind, OperationKind::kCapture);
+  EXPECT_EQ(recorded->payment_id, payment.id);
+}
+
+// Racing authorizations and captures under one request_id: exactly one of them is recorded; the
+// others replay it (same kind) or get ALREADY_EXISTS (other kind).
+TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentAuthorizationAndOperationShareNoRequestId) {
+  const Payment payment = this->CreateAuthorized(SamplePayment("a-7", "o-7", 10000));
+  constexpr int kThreads = 8;
+  std::vector<Payment> candidates;
+  for (int i = 0; i < kThreads; ++i) candidates.push_back(SamplePayment("race-shared", "o-new"));
+  const PaymentOperation op = SampleOperation("race-shared", payment, OperationKind::kCapture, 0);
+  std::atomic<int> created{0};
+  std::atomic<int> applied{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      absl::Status status;
+      if (i % 2 == 0) {
+        absl::StatusOr<CreatePaymentResult> r = this->repo().CreatePending(candidates[i]);
+        if (r.ok() && r->created) created++;
+        status = r.status();
+      } else {
+        absl::StatusOr<ApplyOperationResult> r =
+            this->repo().ApplyOperation(op, [](Payment& p) { return p.Capture(0); });
+        if (r.ok() && r->applied) applied++;
+        status = r.status();
+      }
+      EXPECT_TRUE(status.ok() || absl::IsAlreadyExists(status)) << status;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load() + applied.load(), 1);
+  absl::StatusOr<Payment> got = this->repo().Get(payment.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->status,
+            applied.load() == 1 ? PaymentStatus::kCaptured : PaymentStatus::kAuthorized);
+  absl::StatusOr<PaymentOperation> recorded = this->repo().GetOperation("race-shared");
+  if (applied.load() == 1) {
+    EXPECT_TRUE(recorded.ok()) << recorded.status();
+  } else {
+    EXPECT_EQ(recorded.status().code(), absl::StatusCode::kAlreadyExists);
+  }
+}
+
 TYPED_TEST_P(PaymentRepositoryContractTest, ListPagesNewestFirstWithoutGapsOrDuplicates) {
   constexpr int kPayments = 23;
   for (int i = 0; i < kPayments; ++i) {
@@ -456,7 +529,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     ApplyOperationSavesPaymentAndRecordsOperation, ApplyOperationRecordsRefundReason,
     OperationReplayChangesNothing, OperationReplayForAnotherPaymentReturnsRecordedOne,
     ApplyOperationClosureErrorRollsBackPaymentAndRecord, ApplyOperationOnUnknownPaymentIsNotFound,
-    ConcurrentDuplicateOperationsApplyOnce, ListPagesNewestFirstWithoutGapsOrDuplicates,
+    ConcurrentDuplicateOperationsApplyOnce, RequestIdsAreUniqueAcrossAuthorizationsAndOperations,
+    ConcurrentAuthorizationAndOperationShareNoRequestId,
+    ListPagesNewestFirstWithoutGapsOrDuplicates,
     ListFiltersByOrder, ListOfExactlyOnePageHasNoNextCursor);
 
 }  // namespace order_platform::payments

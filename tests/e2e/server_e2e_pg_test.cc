@@ -151,9 +151,11 @@ class ServerE2eTest : public ::testing::Test {
  protected:
   std::vector<std::string> ServeArgs(const std::string& dsn, int port,
                                      std::vector<std::string> extra = {}) {
+    // Metrics on a free port, so processes started side by side do not compete for 9464.
     std::vector<std::string> args = {"serve", "--database_url=" + dsn,
                                      absl::StrCat("--listen=127.0.0.1:", port),
-                                     "--shutdown_grace=5s", "--pool_checkout_timeout=2s"};
+                                     "--metrics_listen=127.0.0.1:0", "--shutdown_grace=5s",
+                                     "--pool_checkout_timeout=2s"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }

@@ -74,7 +74,7 @@ TEST_P(MigrationsTest, ConcurrentMigratorsApplyEachMigrationOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSchemas, MigrationsTest,
-                         ::testing::Values("orders", "payments", "inventory"));
+                         ::testing::Values("orders", "payments", "inventory", "saga"));
 
 TEST(MigrationsCheckTest, OlderSchemaIsRefusedWithTheCommandToRun) {
   const std::string dsn = testing::CreateTestDatabase("migrations_old");
@@ -112,7 +112,7 @@ TEST(MigrationsCheckTest, NewerOrDirtySchemaIsRefused) {
 
 TEST(MigrationsCheckTest, EmbeddedSetsAreWellFormed) {
   const std::vector<std::string> schemas = EmbeddedSchemas();
-  EXPECT_EQ(schemas, (std::vector<std::string>{"inventory", "orders", "payments"}));
+  EXPECT_EQ(schemas, (std::vector<std::string>{"inventory", "orders", "payments", "saga"}));
   EXPECT_EQ(EmbeddedMigrations("nope").status().code(), absl::StatusCode::kNotFound);
 }
 

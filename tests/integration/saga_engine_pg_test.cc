@@ -353,7 +353,7 @@ TEST_F(SagaEngineTest, CancelWhileWaitingRunsCompensationsAndEndsCancelled) {
   engine.Poke();
   WorkflowRecord w = AwaitSettled("wf-cancel");
   EXPECT_EQ(w.status, WorkflowStatus::kCancelled);
-  EXPECT_EQ(w.status_reason, "cancelled: customer asked");
+  EXPECT_EQ(w.status_reason, "customer asked");
   EXPECT_EQ(ledger_.Count("wf-cancel/compensate/reserve"), 1);
   EXPECT_EQ(store_->RequestCancel("wf-cancel", "again").status().code(),
             absl::StatusCode::kFailedPrecondition);

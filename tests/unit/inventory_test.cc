@@ -144,11 +144,12 @@ TEST(ProductTest, FingerprintDependsOnEveryField) {
 // ---- reservations ---------------------------------------------------------------------------
 
 TEST(ReservationStatusTest, NamesRoundTrip) {
-  for (ReservationStatus s :
-       {ReservationStatus::kHeld, ReservationStatus::kReleased, ReservationStatus::kCommitted}) {
+  for (ReservationStatus s : {ReservationStatus::kHeld, ReservationStatus::kReleased,
+                              ReservationStatus::kCommitted, ReservationStatus::kReturned}) {
     EXPECT_EQ(ParseReservationStatus(ReservationStatusName(s)), s);
   }
   EXPECT_EQ(ReservationStatusName(ReservationStatus::kHeld), std::string("held"));
+  EXPECT_EQ(ReservationStatusName(ReservationStatus::kReturned), std::string("returned"));
   EXPECT_FALSE(ParseReservationStatus("HELD").has_value());
 }
 
@@ -196,6 +197,50 @@ TEST(ReservationTest, CommitOfReleasedReservationIsFailedPrecondition) {
   EXPECT_EQ(committed.status().message(),
             "reservation for order order-1 is released and cannot be committed");
   EXPECT_EQ(r.status, ReservationStatus::kReleased);
+}
+
+TEST(ReservationTest, ReturnOfCommittedReservationChangesItAndRepeatIsNoOp) {
+  Reservation r = HeldReservation();
+  ASSERT_TRUE(r.Commit().ok());
+  absl::StatusOr<bool> returned = r.Return();
+  ASSERT_TRUE(returned.ok()) << returned.status();
+  EXPECT_TRUE(*returned);
+  EXPECT_EQ(r.status, ReservationStatus::kReturned);
+
+  absl::StatusOr<bool> again = r.Return();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(r.status, ReservationStatus::kReturned);
+}
+
+TEST(ReservationTest, ReturnOfHeldReservationIsFailedPreconditionSayingReleaseIt) {
+  Reservation r = HeldReservation();
+  absl::StatusOr<bool> returned = r.Return();
+  EXPECT_EQ(returned.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(returned.status().message(),
+            "reservation for order order-1 is held and cannot be returned; release it instead");
+  EXPECT_EQ(r.status, ReservationStatus::kHeld);
+}
+
+TEST(ReservationTest, ReturnOfReleasedReservationIsFailedPrecondition) {
+  Reservation r = HeldReservation();
+  ASSERT_TRUE(r.Release().ok());
+  absl::StatusOr<bool> returned = r.Return();
+  EXPECT_EQ(returned.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(returned.status().message(),
+            "reservation for order order-1 is released and cannot be returned");
+  EXPECT_EQ(r.status, ReservationStatus::kReleased);
+}
+
+TEST(ReservationTest, ReturnedReservationCanBeNeitherReleasedNorCommitted) {
+  Reservation r = HeldReservation();
+  ASSERT_TRUE(r.Commit().ok());
+  ASSERT_TRUE(r.Return().ok());
+  EXPECT_EQ(r.Release().status().message(),
+            "reservation for order order-1 is returned and cannot be released");
+  EXPECT_EQ(r.Commit().status().message(),
+            "reservation for order order-1 is returned and cannot be committed");
+  EXPECT_EQ(r.status, ReservationStatus::kReturned);
 }
 
 TEST(ReservationTest, MakeReservationBuildsHeldReservationInRequestOrder) {
@@ -398,6 +443,8 @@ TEST_F(InventoryServiceTest, ReserveStockWithRequestIdOfAnotherOrderIsAlreadyExi
 TEST_F(InventoryServiceTest, ReleaseAndCommitValidateTheirRequest) {
   EXPECT_EQ(FieldOfError(service_.ReleaseReservation({"", "order-1"}).status()), "request_id");
   EXPECT_EQ(FieldOfError(service_.CommitReservation({"req", ""}).status()), "order_id");
+  EXPECT_EQ(FieldOfError(service_.ReturnReservation({"", "order-1"}).status()), "request_id");
+  EXPECT_EQ(FieldOfError(service_.ReturnReservation({"req", "order 1"}).status()), "order_id");
   EXPECT_EQ(FieldOfError(service_.GetReservation("").status()), "order_id");
   EXPECT_EQ(service_.ReleaseReservation({"req", "order-404"}).status().code(),
             absl::StatusCode::kNotFound);
@@ -415,6 +462,23 @@ TEST_F(InventoryServiceTest, CommitThenReleaseIsRefusedAndKeepsTheSale) {
   absl::StatusOr<Product> p = service_.GetProduct("SKU-1");
   EXPECT_EQ(p->on_hand, 3);
   EXPECT_EQ(p->reserved, 0);
+}
+
+TEST_F(InventoryServiceTest, ReturnAfterCommitPutsTheStockBack) {
+  ASSERT_TRUE(service_.UpsertProduct(ValidUpsert("SKU-1", 5)).ok());
+  ASSERT_TRUE(service_.UpsertProduct(ValidUpsert("SKU-2", 5)).ok());
+  ASSERT_TRUE(service_.ReserveStock(ValidReserve()).ok());
+  EXPECT_EQ(service_.ReturnReservation({"return-1", "order-1"}).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "a held reservation is released, not returned";
+  ASSERT_TRUE(service_.CommitReservation({"commit-1", "order-1"}).ok());
+  absl::StatusOr<Reservation> returned = service_.ReturnReservation({"return-1", "order-1"});
+  ASSERT_TRUE(returned.ok()) << returned.status();
+  EXPECT_EQ(returned->status, ReservationStatus::kReturned);
+  EXPECT_EQ(service_.GetProduct("SKU-1")->on_hand, 5);
+  EXPECT_EQ(service_.GetProduct("SKU-2")->on_hand, 5);
+  EXPECT_EQ(service_.ReturnReservation({"return-404", "order-404"}).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 // ---- proto rendering ------------------------------------------------------------------------
@@ -449,6 +513,11 @@ TEST(InventoryProtoTest, ReservationToProtoMapsStatusAndItems) {
   EXPECT_EQ(proto.items(0).sku(), "SKU-1");
   EXPECT_EQ(proto.items(0).quantity(), 2);
   EXPECT_EQ(proto.request_id(), "reserve-order-1");
+
+  ASSERT_TRUE(r.Return().ok());
+  v1::Reservation returned;
+  ReservationToProto(r, &returned);
+  EXPECT_EQ(returned.status(), v1::RESERVATION_STATUS_RETURNED);
 }
 
 }  // namespace

@@ -124,6 +124,45 @@ TEST(SimulatedGatewayTest, RefundFailsTokenApprovesEverythingButRefund) {
   }
 }
 
+TEST(SimulatedGatewayTest, VoidFailsNTokenFailsFirstNVoidsPerKeyThenVoids) {
+  SimulatedGateway gateway;
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_void_fails_2", "a"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE(auth->approved);
+  EXPECT_TRUE(gateway.Capture(Request("tok_void_fails_2", "c")).ok());
+  EXPECT_TRUE(gateway.Refund(Request("tok_void_fails_2", "r")).ok());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(gateway.Void(Request("tok_void_fails_2", "v")).code(),
+              absl::StatusCode::kUnavailable)
+        << i;
+  }
+  EXPECT_TRUE(gateway.Void(Request("tok_void_fails_2", "v")).ok());
+  EXPECT_TRUE(gateway.Void(Request("tok_void_fails_2", "v")).ok());
+  EXPECT_EQ(gateway.CallCount("v"), 4);
+  // Each key counts its own voids; other calls under a key do not use up its failures.
+  EXPECT_TRUE(gateway.Capture(Request("tok_void_fails_1", "shared")).ok());
+  EXPECT_EQ(gateway.Void(Request("tok_void_fails_1", "shared")).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(gateway.Void(Request("tok_void_fails_1", "shared")).ok());
+  EXPECT_TRUE(gateway.Void(Request("tok_void_fails_0", "zero")).ok());
+}
+
+TEST(SimulatedGatewayTest, VoidFailsTokenFailsEveryVoidButApprovesTheRest) {
+  SimulatedGateway gateway;
+  absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_void_fails", "a"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE(auth->approved);
+  EXPECT_TRUE(gateway.Capture(Request("tok_void_fails", "c")).ok());
+  EXPECT_TRUE(gateway.Refund(Request("tok_void_fails", "r")).ok());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(gateway.Void(Request("tok_void_fails", "v")).code(),
+              absl::StatusCode::kUnavailable)
+        << i;
+  }
+  // Not a number after the prefix: an ordinary token.
+  EXPECT_TRUE(gateway.Void(Request("tok_void_fails_x", "w")).ok());
+}
+
 TEST(SimulatedGatewayTest, ReferenceIsDeterministicPerIdempotencyKey) {
   SimulatedGateway first;
   SimulatedGateway second;

@@ -1,4 +1,4 @@
--- Payments and the idempotency record of every operation applied to them.
+-- Payments and the idempotency record of every request that created or changed them.
 CREATE TABLE payments.payments (
   id                  uuid        PRIMARY KEY,
   order_id            text        NOT NULL,
@@ -25,12 +25,16 @@ CREATE TABLE payments.payments (
 CREATE INDEX payments_created_idx ON payments.payments (created_at DESC, id DESC);
 CREATE INDEX payments_order_created_idx ON payments.payments (order_id, created_at DESC, id DESC);
 
--- One row per capture / void / refund request: a replayed request_id finds its row and changes
--- nothing.
+-- One row per request_id of every kind: the authorization that created a payment (kind
+-- 'authorize', written in the same statement as the payment) and each capture / void / refund
+-- (written in the same transaction as the change it made). The primary key is what makes a
+-- request_id unique across every kind of payment request, even under concurrent use: a replayed
+-- request_id finds its row and changes nothing, a reused one collides here.
 CREATE TABLE payments.operations (
   request_id          text        PRIMARY KEY,
   payment_id          uuid        NOT NULL REFERENCES payments.payments (id),
-  kind                text        NOT NULL CHECK (kind IN ('capture', 'void', 'refund')),
+  kind                text        NOT NULL
+                      CHECK (kind IN ('authorize', 'capture', 'void', 'refund')),
   amount_minor        bigint      NOT NULL DEFAULT 0 CHECK (amount_minor >= 0),
   request_fingerprint bigint      NOT NULL,
   reason              text        NOT NULL DEFAULT '',

@@ -11,6 +11,8 @@ CREATE TABLE saga.workflows (
   result           bytea,
   -- Why compensation runs: 'failed' or 'cancelled'; empty while going forward.
   compensation_cause text      NOT NULL DEFAULT '',
+  -- The reason compensation began; kept while an operator retries a compensation.
+  failure_reason   text        NOT NULL DEFAULT '',
   cancel_requested boolean     NOT NULL DEFAULT false,
   cancel_reason    text        NOT NULL DEFAULT '',
   past_pivot       boolean     NOT NULL DEFAULT false,

@@ -1,0 +1,57 @@
+// gRPC adapter for order_platform.saga.v1.WorkflowService, the operator's view of the saga
+// engine's workflows: validates requests, calls db::PgWorkflowStore (which does the work and
+// enforces the state rules) and maps records to protos and statuses with ToGrpcStatus.
+#pragma once
+
+#include <functional>
+
+#include "absl/time/time.h"
+#include "db/pg_workflow_store.h"
+#include "order_platform/saga/v1/workflow.grpc.pb.h"
+#include "saga/workflow.h"
+
+namespace order_platform::saga {
+
+class WorkflowServiceHandler final : public v1::WorkflowService::Service {
+ public:
+  // `store` must outlive the handler. `poke`, when set, is called after every successful cancel,
+  // signal or retry so the engine acts at once rather than at its next poll (typically
+  // [&engine] { engine.Poke(); }); it is called from gRPC threads concurrently, so it must be
+  // thread-safe and cheap.
+  explicit WorkflowServiceHandler(db::PgWorkflowStore* store, std::function<void()> poke = nullptr)
+      : store_(*store), poke_(std::move(poke)) {}
+
+  // One workflow with its step history.
+  grpc::Status GetWorkflow(grpc::ServerContext* context, const v1::GetWorkflowRequest* request,
+                           v1::Workflow* response) override;
+  // Newest first, without step histories (GetWorkflow has them).
+  grpc::Status ListWorkflows(grpc::ServerContext* context, const v1::ListWorkflowsRequest* request,
+                             v1::ListWorkflowsResponse* response) override;
+  // The operator actions return the workflow as it is after the action, with its step history.
+  // Cancel and retry are idempotent by state (a repeated cancel of a workflow not yet stopped
+  // succeeds again); request_id is validated and logged. On SignalWorkflow, request_id is the
+  // signal's dedupe key: a second signal with the same (workflow_id, request_id) is dropped.
+  grpc::Status CancelWorkflow(grpc::ServerContext* context,
+                              const v1::CancelWorkflowRequest* request,
+                              v1::Workflow* response) override;
+  grpc::Status SignalWorkflow(grpc::ServerContext* context,
+                              const v1::SignalWorkflowRequest* request,
+                              v1::Workflow* response) override;
+  grpc::Status RetryWorkflow(grpc::ServerContext* context, const v1::RetryWorkflowRequest* request,
+                             v1::Workflow* response) override;
+
+ private:
+  // Pokes the engine, then renders the workflow re-read with its steps; falls back to `acted`
+  // (the record the action returned, without steps) if the re-read fails.
+  void AfterAction(const WorkflowRecord& acted, v1::Workflow* response);
+
+  db::PgWorkflowStore& store_;
+  const std::function<void()> poke_;
+};
+
+// Proto rendering of a workflow record and its steps (when loaded). `now` gives the duration of a
+// workflow that has not finished. A pending cancel shows in status_reason until the engine acts
+// on it. Step status WAITING (a timer or signal wait) is rendered as RUNNING.
+void WorkflowToProto(const WorkflowRecord& workflow, absl::Time now, v1::Workflow* proto);
+
+}  // namespace order_platform::saga

@@ -1,0 +1,38 @@
+#include "services/common/business_events.h"
+
+namespace order_platform {
+
+absl::string_view PaymentOutcomeName(PaymentOutcome outcome) {
+  switch (outcome) {
+    case PaymentOutcome::kAuthorized:
+      return "authorized";
+    case PaymentOutcome::kDeclined:
+      return "declined";
+    case PaymentOutcome::kCaptured:
+      return "captured";
+    case PaymentOutcome::kVoided:
+      return "voided";
+    case PaymentOutcome::kRefunded:
+      return "refunded";
+    case PaymentOutcome::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+absl::string_view ReservationFailureName(ReservationFailure reason) {
+  switch (reason) {
+    case ReservationFailure::kInsufficientStock:
+      return "insufficient_stock";
+    case ReservationFailure::kUnknownSku:
+      return "unknown_sku";
+  }
+  return "unknown_sku";
+}
+
+BusinessEvents& NoBusinessEvents() {
+  static BusinessEvents* const events = new BusinessEvents();
+  return *events;
+}
+
+}  // namespace order_platform

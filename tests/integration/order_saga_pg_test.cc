@@ -1,0 +1,1035 @@
+// The order sagas end to end in-process, on one migrated PostgreSQL database: the real order,
+// payment and inventory services and handlers on one gRPC server, PgOrderRepository starting
+// PlaceOrder in CreateOrder's transaction, and a saga Engine running PlaceOrder and RefundOrder
+// against the participants over that server's channel. Every test asserts what a user of the
+// platform sees (order status and reason, payments, reservations, stock levels, workflow status
+// and steps) and counts effects, so each one is shown to happen once.
+//
+// After every test the fixture checks the guarantees (DESIGN.md 3-5): every workflow reached a
+// terminal state (except ones a test deliberately left for an operator), every order has its
+// workflow and every PlaceOrder workflow its order, each order's payment and reservation agree
+// with its final status, and stock is conserved (on_hand + committed = initial on_hand,
+// reserved = the quantities of HELD reservations).
+//
+// The payment gateway is the real simulator behind a thin test decorator that can hold one
+// authorization (after the simulator approved it) until the test releases it: the only
+// deterministic way to have a cancel arrive between authorize_payment and the pivot
+// confirm_order, which is what makes the void_payment compensation run against a real,
+// authorized payment.
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "db/migrations.h"
+#include "db/pg_inventory_repository.h"
+#include "db/pg_order_repository.h"
+#include "db/pg_payment_repository.h"
+#include "db/pg_workflow_store.h"
+#include "gtest/gtest.h"
+#include "order_platform/inventory/v1/inventory.grpc.pb.h"
+#include "order_platform/orders/v1/orders.grpc.pb.h"
+#include "order_platform/payments/v1/payments.grpc.pb.h"
+#include "saga/engine.h"
+#include "saga/workflows/order_workflows.h"
+#include "services/inventory/inventory_handler.h"
+#include "services/inventory/inventory_service.h"
+#include "services/orders/order_handler.h"
+#include "services/orders/order_service.h"
+#include "services/payments/payment_handler.h"
+#include "services/payments/payment_service.h"
+#include "services/payments/simulated_gateway.h"
+#include "tests/support/grpc_test_server.h"
+#include "tests/support/test_postgres.h"
+
+namespace order_platform {
+namespace {
+
+namespace ov1 = ::order_platform::orders::v1;
+namespace pv1 = ::order_platform::payments::v1;
+namespace iv1 = ::order_platform::inventory::v1;
+using ::order_platform::saga::StepKind;
+using ::order_platform::saga::StepRecord;
+using ::order_platform::saga::StepStatus;
+using ::order_platform::saga::WorkflowRecord;
+using ::order_platform::saga::WorkflowStatus;
+using ::order_platform::testing::ContextWithDeadline;
+
+constexpr absl::Duration kHeartbeat = absl::Milliseconds(500);
+constexpr absl::Duration kCancelWait = absl::Seconds(5);
+constexpr int64_t kUnitPrice = 1250;  // EUR minor units, for every item.
+
+// The simulator, with the option to hold one approved authorization until released.
+class GatedGateway final : public payments::PaymentGateway {
+ public:
+  // The next Authorize with `token` that the simulator approves is held (before its result is
+  // returned to the payment service) until Release().
+  void HoldNextAuthorization(const std::string& token) {
+    absl::MutexLock lock(&mu_);
+    gate_token_ = token;
+  }
+  bool WaitUntilHeld(absl::Duration timeout) {
+    return held_.WaitForNotificationWithTimeout(timeout);
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    if (!released_.HasBeenNotified()) released_.Notify();
+  }
+
+  absl::StatusOr<payments::AuthorizationResult> Authorize(
+      const payments::GatewayRequest& request) override {
+    absl::StatusOr<payments::AuthorizationResult> result = sim_.Authorize(request);
+    bool hold = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (result.ok() && result->approved && !gate_token_.empty() &&
+          request.payment_token == gate_token_) {
+        hold = true;
+        gate_token_.clear();
+      }
+    }
+    if (hold) {
+      held_.Notify();
+      // Never past the caller's deadline: a held call must not turn into a timeout.
+      released_.WaitForNotificationWithDeadline(
+          std::min(request.deadline - absl::Milliseconds(500), absl::Now() + absl::Seconds(4)));
+    }
+    return result;
+  }
+  absl::Status Capture(const payments::GatewayRequest& request) override {
+    return sim_.Capture(request);
+  }
+  absl::Status Void(const payments::GatewayRequest& request) override { return sim_.Void(request); }
+  absl::Status Refund(const payments::GatewayRequest& request) override {
+    return sim_.Refund(request);
+  }
+
+  const payments::SimulatedGateway& sim() const { return sim_; }
+
+ private:
+  payments::SimulatedGateway sim_;
+  absl::Mutex mu_;
+  std::string gate_token_ ABSL_GUARDED_BY(mu_);
+  absl::Notification held_;
+  absl::Notification released_;
+};
+
+struct Line {
+  std::string sku;
+  int32_t quantity = 1;
+};
+
+bool Settled(WorkflowStatus status) {
+  return saga::IsTerminal(status) || status == WorkflowStatus::kNeedsAttention;
+}
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes.
+template <typename Condition>
+bool WaitFor(Condition condition, absl::Duration timeout = absl::Seconds(20)) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return condition();
+}
+
+class OrderSagaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dsn_ = testing::CreateTestDatabase("order_saga");
+    for (const char* schema : {"saga", "orders", "payments", "inventory"}) {
+      absl::StatusOr<db::MigrationSet> set = db::EmbeddedMigrations(schema);
+      ASSERT_TRUE(set.ok()) << set.status();
+      absl::StatusOr<int64_t> migrated = db::Migrator(dsn_, *std::move(set)).Up();
+      ASSERT_TRUE(migrated.ok()) << schema << ": " << migrated.status();
+    }
+    pool_ = std::make_unique<db::ConnectionPool>(
+        db::PoolOptions{.dsn = dsn_, .size = 32, .checkout_timeout = absl::Seconds(5)});
+    store_ = std::make_unique<db::PgWorkflowStore>(pool_.get());
+
+    order_repository_ = std::make_unique<db::PgOrderRepository>(pool_.get());
+    order_repository_->SetWorkflowLauncher(saga::PlaceOrderStart);
+    order_service_ = std::make_unique<orders::OrderService>(order_repository_.get());
+    order_handler_ = std::make_unique<orders::OrderServiceHandler>(order_service_.get());
+
+    gateway_ = std::make_unique<GatedGateway>();
+    payment_repository_ = std::make_unique<db::PgPaymentRepository>(pool_.get());
+    payment_service_ =
+        std::make_unique<payments::PaymentService>(payment_repository_.get(), gateway_.get());
+    payment_handler_ = std::make_unique<payments::PaymentServiceHandler>(payment_service_.get());
+
+    inventory_repository_ = std::make_unique<db::PgInventoryRepository>(pool_.get());
+    inventory_service_ =
+        std::make_unique<inventory::InventoryService>(inventory_repository_.get());
+    inventory_handler_ =
+        std::make_unique<inventory::InventoryServiceHandler>(inventory_service_.get());
+
+    server_ = std::make_unique<testing::GrpcTestServer>(std::vector<grpc::Service*>{
+        order_handler_.get(), payment_handler_.get(), inventory_handler_.get()});
+    orders_ = ov1::OrderService::NewStub(server_->Channel());
+    payments_ = pv1::PaymentService::NewStub(server_->Channel());
+    inventory_ = iv1::InventoryService::NewStub(server_->Channel());
+    // The engine's participant stubs, on their own channel to the same server.
+    participant_channel_ = server_->Channel();
+    participant_payments_ = pv1::PaymentService::NewStub(participant_channel_);
+    participant_inventory_ = iv1::InventoryService::NewStub(participant_channel_);
+    participants_.payments = participant_payments_.get();
+    participants_.inventory = participant_inventory_.get();
+
+    workflows_ = std::make_unique<saga::EngineOrderWorkflows>(store_.get(), [this] {
+      absl::MutexLock lock(&engine_mu_);
+      if (engine_ != nullptr) engine_->Poke();
+    });
+    order_service_->SetWorkflows(workflows_.get(), kCancelWait);
+    StartEngine();
+  }
+
+  void TearDown() override {
+    gateway_->Release();
+    CheckGuarantees();
+    StopEngine();
+  }
+
+  // ---- the composition ----------------------------------------------------------------------
+
+  void StartEngine() {
+    saga::EngineOptions options;
+    options.workers = 4;
+    options.poll_interval = absl::Milliseconds(50);
+    options.lease = absl::Seconds(5);
+    options.heartbeat_interval = kHeartbeat;
+    options.listen_dsn = dsn_;
+    auto engine = std::make_unique<saga::Engine>(store_.get(), options);
+    absl::Status status = engine->Register(saga::PlaceOrderWorkflow(participants_));
+    ASSERT_TRUE(status.ok()) << status;
+    status = engine->Register(saga::RefundOrderWorkflow(participants_));
+    ASSERT_TRUE(status.ok()) << status;
+    status = engine->Start();
+    ASSERT_TRUE(status.ok()) << status;
+    absl::MutexLock lock(&engine_mu_);
+    engine_ = std::move(engine);
+  }
+
+  void StopEngine() {
+    std::unique_ptr<saga::Engine> engine;
+    {
+      absl::MutexLock lock(&engine_mu_);
+      engine = std::move(engine_);
+    }
+    if (engine != nullptr) engine->Stop(absl::Seconds(5));
+  }
+
+  // ---- arranging ------------------------------------------------------------------------------
+
+  void AddProduct(const std::string& sku, int64_t on_hand) {
+    iv1::UpsertProductRequest request;
+    request.set_request_id(absl::StrCat("product-", sku));
+    request.set_sku(sku);
+    request.set_name(absl::StrCat("Product ", sku));
+    request.mutable_unit_price()->set_currency_code("EUR");
+    request.mutable_unit_price()->set_amount_minor(kUnitPrice);
+    request.set_on_hand(on_hand);
+    iv1::Product product;
+    grpc::Status status = inventory_->UpsertProduct(ContextWithDeadline().get(), request, &product);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    initial_on_hand_[sku] = on_hand;
+  }
+
+  ov1::CreateOrderRequest OrderRequest(const std::string& token, const std::vector<Line>& lines) {
+    ov1::CreateOrderRequest request;
+    request.set_request_id(absl::StrCat("create-", ++requests_));
+    request.set_customer_id("cust-saga");
+    request.set_payment_token(token);
+    for (const Line& line : lines) {
+      ov1::OrderItem* item = request.add_items();
+      item->set_sku(line.sku);
+      item->set_quantity(line.quantity);
+      item->mutable_unit_price()->set_currency_code("EUR");
+      item->mutable_unit_price()->set_amount_minor(kUnitPrice);
+    }
+    return request;
+  }
+
+  grpc::Status Create(const ov1::CreateOrderRequest& request, ov1::CreateOrderResponse* response) {
+    return orders_->CreateOrder(ContextWithDeadline().get(), request, response);
+  }
+
+  // Places an order and returns it as CreateOrder returned it (PENDING).
+  ov1::Order PlaceOrder(const std::string& token, const std::vector<Line>& lines) {
+    ov1::CreateOrderResponse response;
+    grpc::Status status = Create(OrderRequest(token, lines), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(response.created());
+    EXPECT_EQ(response.order().status(), ov1::ORDER_STATUS_PENDING);
+    return response.order();
+  }
+
+  grpc::Status Cancel(const std::string& order_id, const std::string& request_id,
+                      const std::string& reason, ov1::Order* out) {
+    ov1::CancelOrderRequest request;
+    request.set_request_id(request_id);
+    request.set_order_id(order_id);
+    request.set_reason(reason);
+    return orders_->CancelOrder(ContextWithDeadline(15).get(), request, out);
+  }
+
+  // ---- observing ------------------------------------------------------------------------------
+
+  ov1::Order GetOrder(const std::string& order_id) {
+    ov1::GetOrderRequest request;
+    request.set_order_id(order_id);
+    ov1::Order order;
+    grpc::Status status = orders_->GetOrder(ContextWithDeadline().get(), request, &order);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return order;
+  }
+
+  std::vector<ov1::Order> AllOrders() {
+    std::vector<ov1::Order> all;
+    ov1::ListOrdersRequest request;
+    request.set_page_size(1000);
+    while (true) {
+      ov1::ListOrdersResponse response;
+      grpc::Status status = orders_->ListOrders(ContextWithDeadline().get(), request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      all.insert(all.end(), response.orders().begin(), response.orders().end());
+      if (response.next_page_token().empty()) break;
+      request.set_page_token(response.next_page_token());
+    }
+    return all;
+  }
+
+  std::vector<pv1::Payment> Payments(const std::string& order_id) {
+    pv1::ListPaymentsRequest request;
+    request.set_order_id(order_id);
+    request.set_page_size(1000);
+    pv1::ListPaymentsResponse response;
+    grpc::Status status = payments_->ListPayments(ContextWithDeadline().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return {response.payments().begin(), response.payments().end()};
+  }
+
+  std::optional<iv1::Reservation> Reservation(const std::string& order_id) {
+    iv1::GetReservationRequest request;
+    request.set_order_id(order_id);
+    iv1::Reservation reservation;
+    grpc::Status status =
+        inventory_->GetReservation(ContextWithDeadline().get(), request, &reservation);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return reservation;
+  }
+
+  iv1::Product Product(const std::string& sku) {
+    iv1::GetProductRequest request;
+    request.set_sku(sku);
+    iv1::Product product;
+    grpc::Status status = inventory_->GetProduct(ContextWithDeadline().get(), request, &product);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return product;
+  }
+
+  WorkflowRecord Workflow(const std::string& id) {
+    absl::StatusOr<WorkflowRecord> w = store_->Get(id, /*with_steps=*/true);
+    EXPECT_TRUE(w.ok()) << id << ": " << w.status();
+    return w.value_or(WorkflowRecord{});
+  }
+
+  // Waits until the workflow is terminal or needs attention; returns it with its steps.
+  WorkflowRecord AwaitWorkflow(const std::string& id, absl::Duration timeout = absl::Seconds(30)) {
+    WorkflowRecord last;
+    const bool settled = WaitFor(
+        [&] {
+          absl::StatusOr<WorkflowRecord> w = store_->Get(id, /*with_steps=*/true);
+          if (w.ok()) last = *std::move(w);
+          return w.ok() && Settled(last.status);
+        },
+        timeout);
+    EXPECT_TRUE(settled) << "workflow " << id << " did not settle; it is "
+                         << saga::WorkflowStatusName(last.status) << " (" << last.status_reason
+                         << ")";
+    return last;
+  }
+
+  // Waits for the order's PlaceOrder workflow to settle and returns the order.
+  ov1::Order AwaitOrder(const ov1::Order& order) {
+    AwaitWorkflow(order.workflow_id());
+    return GetOrder(order.order_id());
+  }
+
+  static const StepRecord* FindStep(const WorkflowRecord& w, const std::string& name) {
+    for (const StepRecord& step : w.steps) {
+      if (step.name == name) return &step;
+    }
+    return nullptr;
+  }
+
+  static std::vector<std::string> StepNames(const WorkflowRecord& w) {
+    std::vector<std::string> names;
+    for (const StepRecord& step : w.steps) names.push_back(step.name);
+    return names;
+  }
+
+  // Expects the order's reservation to be in `status` (or absent, for UNSPECIFIED).
+  void ExpectReservation(const std::string& order_id, iv1::ReservationStatus status) {
+    std::optional<iv1::Reservation> reservation = Reservation(order_id);
+    if (status == iv1::RESERVATION_STATUS_UNSPECIFIED) {
+      EXPECT_FALSE(reservation.has_value())
+          << "unexpected reservation " << reservation->ShortDebugString();
+      return;
+    }
+    ASSERT_TRUE(reservation.has_value()) << "no reservation for " << order_id;
+    EXPECT_EQ(reservation->status(), status) << reservation->ShortDebugString();
+  }
+
+  void ExpectStock(const std::string& sku, int64_t on_hand, int64_t reserved) {
+    iv1::Product product = Product(sku);
+    EXPECT_EQ(product.on_hand(), on_hand) << sku;
+    EXPECT_EQ(product.reserved(), reserved) << sku;
+    EXPECT_EQ(product.available(), on_hand - reserved) << sku;
+  }
+
+  // The one payment of an order (a failure when there is not exactly one).
+  pv1::Payment OnlyPayment(const std::string& order_id) {
+    std::vector<pv1::Payment> payments = Payments(order_id);
+    EXPECT_EQ(payments.size(), 1u) << "payments of order " << order_id;
+    return payments.empty() ? pv1::Payment() : payments[0];
+  }
+
+  // The lease expiry of a workflow; it moves with every heartbeat of its owner.
+  absl::Time LeaseExpiry(const std::string& id) {
+    absl::StatusOr<WorkflowRecord> w = store_->Get(id, false);
+    return w.ok() ? w->lease_expires_at : absl::InfinitePast();
+  }
+
+  // Waits until the engine heartbeats the workflow after this call; the heartbeat also hands a
+  // cancel requested before this call to the running workflow.
+  void AwaitHeartbeat(const std::string& id) {
+    const absl::Time before = LeaseExpiry(id);
+    ASSERT_TRUE(WaitFor([&] { return LeaseExpiry(id) != before; }, 5 * kHeartbeat))
+        << "no heartbeat for " << id;
+    absl::SleepFor(absl::Milliseconds(50));  // The heartbeat thread sets the flag after its write.
+  }
+
+  // Waits until a cancel of the workflow is recorded.
+  void AwaitCancelRequested(const std::string& id) {
+    ASSERT_TRUE(WaitFor([&] {
+      absl::StatusOr<WorkflowRecord> w = store_->Get(id, false);
+      return w.ok() && (w->cancel_requested || Settled(w->status));
+    })) << "cancel of "
+        << id << " was never recorded";
+  }
+
+  // ---- the guarantees, after every test ---------------------------------------------------------
+
+  void CheckGuarantees() {
+    // 3. Every started workflow reaches a terminal state.
+    std::vector<WorkflowRecord> workflows;
+    const bool settled = WaitFor(
+        [&] {
+          workflows.clear();
+          db::WorkflowListQuery query;
+          query.page_size = 1000;
+          while (true) {
+            absl::StatusOr<db::WorkflowPage> page = store_->List(query);
+            if (!page.ok()) return false;
+            workflows.insert(workflows.end(), page->workflows.begin(), page->workflows.end());
+            if (!page->next) break;
+            query.after = page->next;
+          }
+          for (const WorkflowRecord& w : workflows) {
+            if (!saga::IsTerminal(w.status) && !left_unsettled_.count(w.id)) return false;
+          }
+          return true;
+        },
+        absl::Seconds(30));
+    std::map<std::string, WorkflowRecord> by_id;
+    for (const WorkflowRecord& w : workflows) {
+      by_id[w.id] = w;
+      if (!saga::IsTerminal(w.status) && !left_unsettled_.count(w.id)) {
+        ADD_FAILURE() << "guarantee 3: workflow " << w.id << " left "
+                      << saga::WorkflowStatusName(w.status) << ": " << w.status_reason;
+      }
+    }
+    (void)settled;
+
+    // No order without its saga, no saga without its order; effects agree with the outcome.
+    std::set<std::string> order_ids;
+    std::map<std::string, int64_t> committed;  // By SKU.
+    std::map<std::string, int64_t> held;
+    for (const ov1::Order& order : AllOrders()) {
+      SCOPED_TRACE(absl::StrCat("order ", order.order_id(), " ",
+                                ov1::OrderStatus_Name(order.status()), " (",
+                                order.status_reason(), ")"));
+      order_ids.insert(order.order_id());
+      auto wf = by_id.find(order.workflow_id());
+      if (wf == by_id.end()) {
+        ADD_FAILURE() << "order without its PlaceOrder workflow " << order.workflow_id();
+        continue;
+      }
+      std::vector<pv1::Payment> payments = Payments(order.order_id());
+      EXPECT_LE(payments.size(), 1u) << "an order is charged at most once";
+      std::optional<iv1::Reservation> reservation = Reservation(order.order_id());
+      if (reservation.has_value()) {
+        for (const iv1::ReservationItem& item : reservation->items()) {
+          if (reservation->status() == iv1::RESERVATION_STATUS_COMMITTED) {
+            committed[item.sku()] += item.quantity();
+          } else if (reservation->status() == iv1::RESERVATION_STATUS_HELD) {
+            held[item.sku()] += item.quantity();
+          }
+        }
+      }
+      if (left_unsettled_.count(order.workflow_id())) continue;
+      const pv1::PaymentStatus payment =
+          payments.empty() ? pv1::PAYMENT_STATUS_UNSPECIFIED : payments[0].status();
+      const iv1::ReservationStatus stock =
+          reservation ? reservation->status() : iv1::RESERVATION_STATUS_UNSPECIFIED;
+      const bool refunded = by_id.count(absl::StrCat("refund-order-", order.order_id())) > 0;
+      switch (order.status()) {
+        case ov1::ORDER_STATUS_CONFIRMED:
+          EXPECT_EQ(wf->second.status, WorkflowStatus::kCompleted);
+          EXPECT_EQ(payment, pv1::PAYMENT_STATUS_CAPTURED);
+          if (!payments.empty()) {
+            EXPECT_EQ(payments[0].captured().amount_minor(), order.total().amount_minor());
+          }
+          EXPECT_EQ(stock, iv1::RESERVATION_STATUS_COMMITTED);
+          break;
+        case ov1::ORDER_STATUS_CANCELLED:
+          if (refunded) {
+            EXPECT_EQ(payment, pv1::PAYMENT_STATUS_REFUNDED);
+            EXPECT_EQ(stock, iv1::RESERVATION_STATUS_RETURNED);
+            break;
+          }
+          [[fallthrough]];
+        case ov1::ORDER_STATUS_REJECTED:
+          EXPECT_TRUE(payment == pv1::PAYMENT_STATUS_UNSPECIFIED ||
+                      payment == pv1::PAYMENT_STATUS_DECLINED ||
+                      payment == pv1::PAYMENT_STATUS_VOIDED)
+              << "payment left " << pv1::PaymentStatus_Name(payment);
+          EXPECT_TRUE(stock == iv1::RESERVATION_STATUS_UNSPECIFIED ||
+                      stock == iv1::RESERVATION_STATUS_RELEASED)
+              << "reservation left " << iv1::ReservationStatus_Name(stock);
+          break;
+        default:
+          ADD_FAILURE() << "order left " << ov1::OrderStatus_Name(order.status())
+                        << " with its workflow " << saga::WorkflowStatusName(wf->second.status);
+      }
+    }
+    for (const WorkflowRecord& w : workflows) {
+      EXPECT_TRUE(order_ids.count(w.business_key)) << "workflow " << w.id << " has no order";
+    }
+
+    // Stock is conserved.
+    for (const auto& [sku, initial] : initial_on_hand_) {
+      iv1::Product product = Product(sku);
+      EXPECT_EQ(product.on_hand() + committed[sku], initial)
+          << "stock of " << sku << ": on_hand " << product.on_hand() << " + committed "
+          << committed[sku];
+      EXPECT_EQ(product.reserved(), held[sku]) << "reserved " << sku << " vs HELD reservations";
+      EXPECT_EQ(product.available(), product.on_hand() - product.reserved()) << sku;
+    }
+  }
+
+  std::string dsn_;
+  std::unique_ptr<db::ConnectionPool> pool_;
+  std::unique_ptr<db::PgWorkflowStore> store_;
+  std::unique_ptr<db::PgOrderRepository> order_repository_;
+  std::unique_ptr<orders::OrderService> order_service_;
+  std::unique_ptr<orders::OrderServiceHandler> order_handler_;
+  std::unique_ptr<GatedGateway> gateway_;
+  std::unique_ptr<db::PgPaymentRepository> payment_repository_;
+  std::unique_ptr<payments::PaymentService> payment_service_;
+  std::unique_ptr<payments::PaymentServiceHandler> payment_handler_;
+  std::unique_ptr<db::PgInventoryRepository> inventory_repository_;
+  std::unique_ptr<inventory::InventoryService> inventory_service_;
+  std::unique_ptr<inventory::InventoryServiceHandler> inventory_handler_;
+  std::unique_ptr<testing::GrpcTestServer> server_;
+  std::unique_ptr<ov1::OrderService::Stub> orders_;
+  std::unique_ptr<pv1::PaymentService::Stub> payments_;
+  std::unique_ptr<iv1::InventoryService::Stub> inventory_;
+  std::shared_ptr<grpc::Channel> participant_channel_;
+  std::unique_ptr<pv1::PaymentService::Stub> participant_payments_;
+  std::unique_ptr<iv1::InventoryService::Stub> participant_inventory_;
+  saga::OrderParticipants participants_;
+  std::unique_ptr<saga::EngineOrderWorkflows> workflows_;
+
+  absl::Mutex engine_mu_;
+  std::unique_ptr<saga::Engine> engine_ ABSL_GUARDED_BY(engine_mu_);
+
+  std::map<std::string, int64_t> initial_on_hand_;
+  std::set<std::string> left_unsettled_;  // Workflow ids a test leaves for an operator.
+  int requests_ = 0;
+};
+
+// ---- the happy path ---------------------------------------------------------------------------
+
+TEST_F(OrderSagaTest, HappyPathConfirmsOrderCapturesTotalAndCommitsStock) {
+  AddProduct("WIDGET", 10);
+  AddProduct("GADGET", 5);
+  const ov1::CreateOrderRequest request =
+      OrderRequest("tok_approve", {{"WIDGET", 2}, {"GADGET", 1}});
+  ov1::CreateOrderResponse created;
+  grpc::Status status = Create(request, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const ov1::Order& order = created.order();
+  EXPECT_EQ(order.total().amount_minor(), 3 * kUnitPrice);
+
+  // The order and its workflow were written together: the workflow is there as soon as
+  // CreateOrder returns.
+  absl::StatusOr<WorkflowRecord> started = store_->Get(order.workflow_id(), false);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->type, saga::kPlaceOrderType);
+  EXPECT_EQ(started->business_key, order.order_id());
+
+  const ov1::Order confirmed = AwaitOrder(order);
+  EXPECT_EQ(confirmed.status(), ov1::ORDER_STATUS_CONFIRMED);
+  EXPECT_EQ(confirmed.status_reason(), "");
+
+  const WorkflowRecord w = Workflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_TRUE(w.past_pivot);
+  EXPECT_EQ(StepNames(w), (std::vector<std::string>{"reserve_stock", "authorize_payment",
+                                                    "confirm_order", "capture_payment",
+                                                    "commit_reservation"}));
+  for (const StepRecord& step : w.steps) {
+    EXPECT_EQ(step.status, StepStatus::kSucceeded) << step.name;
+    EXPECT_EQ(step.attempts, 1) << step.name;
+  }
+
+  const pv1::Payment payment = OnlyPayment(order.order_id());
+  EXPECT_EQ(payment.status(), pv1::PAYMENT_STATUS_CAPTURED);
+  EXPECT_EQ(payment.amount().amount_minor(), order.total().amount_minor());
+  EXPECT_EQ(payment.amount().currency_code(), "EUR");
+  EXPECT_EQ(payment.captured().amount_minor(), order.total().amount_minor());
+  EXPECT_EQ(payment.request_id(), order.workflow_id() + "/authorize_payment");
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_COMMITTED);
+  ExpectStock("WIDGET", 8, 0);
+  ExpectStock("GADGET", 4, 0);
+
+  // A replay of CreateOrder returns the same order and starts nothing new.
+  ov1::CreateOrderResponse replay;
+  status = Create(request, &replay);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(replay.created());
+  EXPECT_EQ(replay.order().order_id(), order.order_id());
+  EXPECT_EQ(replay.order().status(), ov1::ORDER_STATUS_CONFIRMED);
+  db::WorkflowListQuery query;
+  query.type = saga::kPlaceOrderType;
+  absl::StatusOr<db::WorkflowPage> page = store_->List(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->workflows.size(), 1u);
+  EXPECT_EQ(Payments(order.order_id()).size(), 1u);
+  ExpectStock("WIDGET", 8, 0);
+}
+
+// ---- rejections ---------------------------------------------------------------------------------
+
+TEST_F(OrderSagaTest, OutOfStockRejectsNamingTheSkuAndHoldsNothing) {
+  AddProduct("PLENTY", 10);
+  AddProduct("SCARCE", 1);
+  const ov1::Order order = PlaceOrder("tok_approve", {{"PLENTY", 2}, {"SCARCE", 3}});
+  const ov1::Order rejected = AwaitOrder(order);
+  EXPECT_EQ(rejected.status(), ov1::ORDER_STATUS_REJECTED);
+  EXPECT_TRUE(absl::StartsWith(rejected.status_reason(), "out of stock: "))
+      << rejected.status_reason();
+  EXPECT_TRUE(absl::StrContains(rejected.status_reason(), "SCARCE")) << rejected.status_reason();
+
+  const WorkflowRecord w = Workflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kFailed);  // Nothing to compensate.
+  ASSERT_EQ(StepNames(w), std::vector<std::string>{"reserve_stock"});
+  EXPECT_EQ(w.steps[0].status, StepStatus::kFailed);
+  EXPECT_EQ(w.steps[0].attempts, 1);  // A refusal is not retried.
+
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_UNSPECIFIED);
+  EXPECT_TRUE(Payments(order.order_id()).empty());
+  ExpectStock("PLENTY", 10, 0);  // All or nothing: the available item was not held either.
+  ExpectStock("SCARCE", 1, 0);
+}
+
+TEST_F(OrderSagaTest, UnknownSkuRejectsAsUnknownProductAndHoldsNothing) {
+  AddProduct("KNOWN", 4);
+  const ov1::Order order = PlaceOrder("tok_approve", {{"KNOWN", 1}, {"NO-SUCH-SKU", 1}});
+  const ov1::Order rejected = AwaitOrder(order);
+  EXPECT_EQ(rejected.status(), ov1::ORDER_STATUS_REJECTED);
+  EXPECT_TRUE(absl::StartsWith(rejected.status_reason(), "unknown product: "))
+      << rejected.status_reason();
+  EXPECT_TRUE(absl::StrContains(rejected.status_reason(), "NO-SUCH-SKU"))
+      << rejected.status_reason();
+  EXPECT_EQ(Workflow(order.workflow_id()).status, WorkflowStatus::kFailed);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_UNSPECIFIED);
+  EXPECT_TRUE(Payments(order.order_id()).empty());
+  ExpectStock("KNOWN", 4, 0);
+}
+
+class DeclineTest : public OrderSagaTest,
+                    public ::testing::WithParamInterface<std::pair<std::string, std::string>> {};
+
+TEST_P(DeclineTest, DeclinedPaymentRejectsReleasesStockAndLeavesPaymentDeclined) {
+  const auto& [token, why] = GetParam();
+  AddProduct("SHOE", 6);
+  const ov1::Order order = PlaceOrder(token, {{"SHOE", 2}});
+  const ov1::Order rejected = AwaitOrder(order);
+  EXPECT_EQ(rejected.status(), ov1::ORDER_STATUS_REJECTED);
+  EXPECT_EQ(rejected.status_reason(), "payment declined: " + why);
+
+  const WorkflowRecord w = Workflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated);
+  EXPECT_FALSE(w.past_pivot);
+  // Compensations in reverse order: the (no-op) void first, then the release.
+  EXPECT_EQ(StepNames(w), (std::vector<std::string>{"reserve_stock", "authorize_payment",
+                                                    "compensate:authorize_payment",
+                                                    "compensate:reserve_stock"}));
+  for (const StepRecord& step : w.steps) {
+    EXPECT_EQ(step.status, StepStatus::kSucceeded) << step.name;
+    EXPECT_EQ(step.attempts, 1) << step.name;
+  }
+
+  const pv1::Payment payment = OnlyPayment(order.order_id());
+  EXPECT_EQ(payment.status(), pv1::PAYMENT_STATUS_DECLINED);
+  EXPECT_EQ(payment.decline_reason(), why);
+  // Voiding a declined payment does not reach the gateway.
+  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 0);
+  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/authorize_payment"), 1);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RELEASED);
+  ExpectStock("SHOE", 6, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Tokens, DeclineTest,
+    ::testing::Values(std::make_pair(std::string("tok_decline"), std::string("card declined")),
+                      std::make_pair(std::string("tok_insufficient_funds"),
+                                     std::string("insufficient funds"))),
+    [](const auto& info) { return info.param.first == "tok_decline" ? "CardDeclined"
+                                                                     : "InsufficientFunds"; });
+
+// ---- retries and slow participants ----------------------------------------------------------
+
+TEST_F(OrderSagaTest, TransientGatewayFailuresAreRetriedAndTheOrderConfirms) {
+  AddProduct("LAMP", 3);
+  const ov1::Order order = PlaceOrder("tok_transient_2", {{"LAMP", 1}});
+  const ov1::Order confirmed = AwaitOrder(order);
+  EXPECT_EQ(confirmed.status(), ov1::ORDER_STATUS_CONFIRMED) << confirmed.status_reason();
+
+  const WorkflowRecord w = Workflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  const StepRecord* authorize = FindStep(w, "authorize_payment");
+  ASSERT_NE(authorize, nullptr);
+  EXPECT_EQ(authorize->attempts, 3);
+  EXPECT_EQ(authorize->status, StepStatus::kSucceeded);
+  // The capture's gateway call is transient twice too (per idempotency key).
+  const StepRecord* capture = FindStep(w, "capture_payment");
+  ASSERT_NE(capture, nullptr);
+  EXPECT_EQ(capture->attempts, 3);
+  EXPECT_EQ(FindStep(w, "reserve_stock")->attempts, 1);  // Replayed, not re-run, on each retry.
+  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/authorize_payment"), 3);
+
+  const pv1::Payment payment = OnlyPayment(order.order_id());
+  EXPECT_EQ(payment.status(), pv1::PAYMENT_STATUS_CAPTURED);
+  EXPECT_EQ(payment.captured().amount_minor(), kUnitPrice);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_COMMITTED);
+  ExpectStock("LAMP", 2, 0);
+}
+
+// A participant slower than the step timeout cannot be tested here: the PlaceOrder step timeouts
+// are fixed at 5 s (10 s for capture) with 6 attempts, so tok_slow_<MS> past them takes over 30 s.
+// This covers a slow participant within the timeout.
+TEST_F(OrderSagaTest, SlowGatewayWithinTheStepTimeoutConfirmsWithoutRetrying) {
+  AddProduct("DESK", 2);
+  const ov1::Order order = PlaceOrder("tok_slow_200", {{"DESK", 1}});
+  const ov1::Order confirmed = AwaitOrder(order);
+  EXPECT_EQ(confirmed.status(), ov1::ORDER_STATUS_CONFIRMED) << confirmed.status_reason();
+  const WorkflowRecord w = Workflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  for (const StepRecord& step : w.steps) EXPECT_EQ(step.attempts, 1) << step.name;
+  EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_CAPTURED);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_COMMITTED);
+  ExpectStock("DESK", 1, 0);
+}
+
+// ---- cancellation -------------------------------------------------------------------------------
+
+TEST_F(OrderSagaTest, CancelBeforeTheWorkflowRanCancelsWithNothingReservedOrCharged) {
+  AddProduct("CHAIR", 5);
+  StopEngine();
+  const ov1::Order order = PlaceOrder("tok_approve", {{"CHAIR", 2}});
+  ov1::Order cancelled;
+  grpc::Status status;
+  std::thread cancel([&] {
+    status = Cancel(order.order_id(), "cancel-early", "changed my mind", &cancelled);
+  });
+  AwaitCancelRequested(order.workflow_id());
+  StartEngine();
+  cancel.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(cancelled.status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_TRUE(absl::StrContains(cancelled.status_reason(), "changed my mind"))
+      << cancelled.status_reason();
+
+  const WorkflowRecord w = AwaitWorkflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCancelled);
+  EXPECT_TRUE(w.steps.empty()) << "no step may run after the cancel: "
+                               << absl::StrJoin(StepNames(w), ",");
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_UNSPECIFIED);
+  EXPECT_TRUE(Payments(order.order_id()).empty());
+  ExpectStock("CHAIR", 5, 0);
+
+  // Replaying the cancel returns the order unchanged; a new cancel is refused.
+  ov1::Order replay;
+  status = Cancel(order.order_id(), "cancel-early", "changed my mind", &replay);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(replay.status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(replay.version(), GetOrder(order.order_id()).version());
+  ov1::Order again;
+  EXPECT_EQ(Cancel(order.order_id(), "cancel-again", "", &again).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// The cancel lands while authorize_payment waits out a retry backoff. Its compensation
+// void_payment then meets the same token's transient failures (5 per idempotency key) and is
+// retried until the payment is voided: a compensation that fails N times, then succeeds.
+TEST_F(OrderSagaTest, CancelWhileAuthorizeWaitsToRetryReleasesStockAndVoidsPayment) {
+  AddProduct("SOFA", 3);
+  const ov1::Order order = PlaceOrder("tok_transient_5", {{"SOFA", 1}});
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<WorkflowRecord> w = store_->Get(order.workflow_id(), true);
+    if (!w.ok()) return false;
+    const StepRecord* authorize = FindStep(*w, "authorize_payment");
+    return authorize != nullptr && authorize->status == StepStatus::kRetryScheduled &&
+           authorize->attempts >= 2;
+  })) << "authorize_payment never waited for a retry";
+  ExpectStock("SOFA", 3, 1);  // Held while the payment is retried.
+
+  ov1::Order response;
+  grpc::Status status = Cancel(order.order_id(), "cancel-retrying", "too slow", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The void needs ~6 s of backoff, longer than CancelOrder waits: the caller may still see
+  // PENDING, never anything else.
+  EXPECT_TRUE(response.status() == ov1::ORDER_STATUS_PENDING ||
+              response.status() == ov1::ORDER_STATUS_CANCELLED)
+      << ov1::OrderStatus_Name(response.status());
+
+  const WorkflowRecord w = AwaitWorkflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCancelled) << w.status_reason;
+  const ov1::Order cancelled = GetOrder(order.order_id());
+  EXPECT_EQ(cancelled.status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_TRUE(absl::StrContains(cancelled.status_reason(), "too slow"))
+      << cancelled.status_reason();
+  EXPECT_EQ(FindStep(w, "confirm_order"), nullptr);
+  const StepRecord* authorize = FindStep(w, "authorize_payment");
+  ASSERT_NE(authorize, nullptr);
+  EXPECT_LT(authorize->attempts, 6);  // Never got to the attempt that would have succeeded.
+  const StepRecord* void_step = FindStep(w, "compensate:authorize_payment");
+  ASSERT_NE(void_step, nullptr);
+  EXPECT_EQ(void_step->status, StepStatus::kSucceeded);
+  EXPECT_EQ(void_step->attempts, 6);
+  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 6);
+  const StepRecord* release = FindStep(w, "compensate:reserve_stock");
+  ASSERT_NE(release, nullptr);
+  EXPECT_EQ(release->status, StepStatus::kSucceeded);
+  EXPECT_GT(release->seq, void_step->seq);  // Reverse order.
+
+  EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_VOIDED);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RELEASED);
+  ExpectStock("SOFA", 3, 0);
+}
+
+TEST_F(OrderSagaTest, CancelAfterConfirmRefundsPaymentReturnsStockAndCancels) {
+  AddProduct("BIKE", 4);
+  const ov1::Order order = PlaceOrder("tok_approve", {{"BIKE", 3}});
+  ASSERT_EQ(AwaitOrder(order).status(), ov1::ORDER_STATUS_CONFIRMED);
+  ExpectStock("BIKE", 1, 0);
+
+  ov1::Order cancelled;
+  grpc::Status status = Cancel(order.order_id(), "cancel-confirmed", "returned by customer",
+                               &cancelled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(cancelled.status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(cancelled.status_reason(), "returned by customer");
+
+  const WorkflowRecord refund = AwaitWorkflow("refund-order-" + order.order_id());
+  EXPECT_EQ(refund.type, saga::kRefundOrderType);
+  EXPECT_EQ(refund.status, WorkflowStatus::kCompleted) << refund.status_reason;
+  EXPECT_EQ(StepNames(refund), (std::vector<std::string>{"find_payment", "refund_payment",
+                                                         "return_stock", "cancel_order"}));
+  EXPECT_EQ(Workflow(order.workflow_id()).status, WorkflowStatus::kCompleted);
+
+  const pv1::Payment payment = OnlyPayment(order.order_id());
+  EXPECT_EQ(payment.status(), pv1::PAYMENT_STATUS_REFUNDED);
+  EXPECT_EQ(payment.refunded().amount_minor(), order.total().amount_minor());
+  EXPECT_EQ(gateway_->sim().CallCount(refund.id + "/refund_payment"), 1);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RETURNED);
+  ExpectStock("BIKE", 4, 0);
+
+  // A replay changes nothing and starts nothing.
+  ov1::Order replay;
+  status = Cancel(order.order_id(), "cancel-confirmed", "returned by customer", &replay);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(replay.status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(Payments(order.order_id()).size(), 1u);
+  ExpectStock("BIKE", 4, 0);
+}
+
+// ---- compensations against an authorized payment ------------------------------------------------
+
+// Holds the authorization of `order`, cancels the order while it is held, lets the running
+// workflow learn of the cancel (a heartbeat), then releases it: the workflow stops at the
+// boundary before confirm_order and compensates an AUTHORIZED payment.
+class CompensationTest : public OrderSagaTest {
+ protected:
+  // Returns the CancelOrder thread; the caller joins it.
+  std::thread CancelBetweenAuthorizeAndConfirm(const ov1::Order& order, ov1::Order* response,
+                                               grpc::Status* status) {
+    EXPECT_TRUE(gateway_->WaitUntilHeld(absl::Seconds(10))) << "authorization never reached";
+    std::thread cancel([this, order, response, status] {
+      *status = Cancel(order.order_id(), "cancel-held", "customer asked", response);
+    });
+    AwaitCancelRequested(order.workflow_id());
+    AwaitHeartbeat(order.workflow_id());
+    gateway_->Release();
+    return cancel;
+  }
+};
+
+TEST_F(CompensationTest, VoidFailingTwiceIsRetriedUntilThePaymentIsVoided) {
+  AddProduct("TENT", 2);
+  gateway_->HoldNextAuthorization("tok_void_fails_2");
+  const ov1::Order order = PlaceOrder("tok_void_fails_2", {{"TENT", 2}});
+  ov1::Order response;
+  grpc::Status status;
+  std::thread cancel = CancelBetweenAuthorizeAndConfirm(order, &response, &status);
+  cancel.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), ov1::ORDER_STATUS_CANCELLED) << response.status_reason();
+
+  const WorkflowRecord w = AwaitWorkflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCancelled) << w.status_reason;
+  EXPECT_EQ(StepNames(w), (std::vector<std::string>{"reserve_stock", "authorize_payment",
+                                                    "compensate:authorize_payment",
+                                                    "compensate:reserve_stock"}));
+  const StepRecord* void_step = FindStep(w, "compensate:authorize_payment");
+  ASSERT_NE(void_step, nullptr);
+  EXPECT_EQ(void_step->status, StepStatus::kSucceeded);
+  EXPECT_EQ(void_step->attempts, 3);
+  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 3);
+  EXPECT_EQ(FindStep(w, "compensate:reserve_stock")->attempts, 1);
+
+  const ov1::Order cancelled = GetOrder(order.order_id());
+  EXPECT_EQ(cancelled.status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(cancelled.status_reason(), "customer asked")
+      << cancelled.status_reason();
+  EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_VOIDED);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RELEASED);
+  ExpectStock("TENT", 2, 0);
+}
+
+// The same route with an ordinary token: the customer's reason must reach the order and the
+// workflow whether the cancel finds the workflow parked (it is re-claimed with the reason, see
+// CancelWhileAuthorizeWaitsToRetry...) or running (it learns of the cancel from a heartbeat).
+TEST_F(CompensationTest, CancelArrivingWhileAStepRunsKeepsTheCustomersReason) {
+  AddProduct("VASE", 2);
+  gateway_->HoldNextAuthorization("tok_approve");
+  const ov1::Order order = PlaceOrder("tok_approve", {{"VASE", 1}});
+  ov1::Order response;
+  grpc::Status status;
+  std::thread cancel = CancelBetweenAuthorizeAndConfirm(order, &response, &status);
+  cancel.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), ov1::ORDER_STATUS_CANCELLED);
+
+  const WorkflowRecord w = AwaitWorkflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCancelled);
+  EXPECT_EQ(w.status_reason, "customer asked");
+  EXPECT_EQ(GetOrder(order.order_id()).status_reason(), "customer asked");
+  EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_VOIDED);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RELEASED);
+  ExpectStock("VASE", 2, 0);
+}
+
+// Every void fails: after compensation_max_attempts (8, ~25 s of backoff) the workflow is
+// parked for an operator. Compensations run strictly in reverse order, so the stock stays held
+// (and the order PENDING) until the void is resolved.
+TEST_F(CompensationTest, VoidThatAlwaysFailsParksTheWorkflowForAnOperator) {
+  AddProduct("KAYAK", 2);
+  gateway_->HoldNextAuthorization("tok_void_fails");
+  const ov1::Order order = PlaceOrder("tok_void_fails", {{"KAYAK", 1}});
+  left_unsettled_.insert(order.workflow_id());
+  ov1::Order response;
+  grpc::Status status;
+  std::thread cancel = CancelBetweenAuthorizeAndConfirm(order, &response, &status);
+  cancel.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), ov1::ORDER_STATUS_PENDING);  // CancelOrder stopped waiting.
+
+  const WorkflowRecord w = AwaitWorkflow(order.workflow_id(), absl::Seconds(60));
+  EXPECT_EQ(w.status, WorkflowStatus::kNeedsAttention);
+  EXPECT_TRUE(absl::StrContains(w.status_reason,
+                                "compensation void_payment of step authorize_payment failed 8 "
+                                "times"))
+      << w.status_reason;
+  const StepRecord* void_step = FindStep(w, "compensate:authorize_payment");
+  ASSERT_NE(void_step, nullptr);
+  EXPECT_EQ(void_step->status, StepStatus::kFailed);
+  EXPECT_EQ(void_step->attempts, 8);
+  EXPECT_EQ(FindStep(w, "compensate:reserve_stock"), nullptr);
+  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 8);
+
+  EXPECT_EQ(GetOrder(order.order_id()).status(), ov1::ORDER_STATUS_PENDING);
+  EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_AUTHORIZED);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_HELD);
+  ExpectStock("KAYAK", 2, 1);
+}
+
+// A cancel accepted (CancelOrder OK) while authorize_payment is in flight, just after a
+// heartbeat: the running workflow learns of it only at the next heartbeat, so without a check at
+// the pivot it confirms the order anyway. Whichever way it goes, the user's cancel must win:
+// the order ends CANCELLED with nothing charged or kept.
+TEST_F(OrderSagaTest, CancelAcceptedWhileAuthorizeIsInFlightIsNotLostAtThePivot) {
+  AddProduct("PIANO", 1);
+  gateway_->HoldNextAuthorization("tok_approve");
+  const ov1::Order order = PlaceOrder("tok_approve", {{"PIANO", 1}});
+  ASSERT_TRUE(gateway_->WaitUntilHeld(absl::Seconds(10)));
+  AwaitHeartbeat(order.workflow_id());  // The next one is kHeartbeat away.
+  ov1::Order response;
+  grpc::Status status;
+  std::thread cancel([&] {
+    status = Cancel(order.order_id(), "cancel-at-pivot", "customer asked", &response);
+  });
+  AwaitCancelRequested(order.workflow_id());
+  gateway_->Release();
+  cancel.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  const WorkflowRecord place = AwaitWorkflow(order.workflow_id());
+  // A refund, if one was started, gets time to finish.
+  WaitFor([&] { return GetOrder(order.order_id()).status() == ov1::ORDER_STATUS_CANCELLED; },
+          absl::Seconds(10));
+  const ov1::Order final_order = GetOrder(order.order_id());
+  absl::StatusOr<WorkflowRecord> refund = store_->Get("refund-order-" + order.order_id(), false);
+  const pv1::PaymentStatus payment = OnlyPayment(order.order_id()).status();
+  EXPECT_EQ(final_order.status(), ov1::ORDER_STATUS_CANCELLED)
+      << "the accepted cancel was lost: CancelOrder returned OK with the order "
+      << ov1::OrderStatus_Name(response.status()) << "; PlaceOrder ended "
+      << saga::WorkflowStatusName(place.status) << " (cancel_requested "
+      << place.cancel_requested << ", past_pivot " << place.past_pivot << "); payment "
+      << pv1::PaymentStatus_Name(payment) << "; refund workflow "
+      << (refund.ok() ? saga::WorkflowStatusName(refund->status) : "never started");
+  EXPECT_TRUE(payment == pv1::PAYMENT_STATUS_VOIDED || payment == pv1::PAYMENT_STATUS_REFUNDED)
+      << pv1::PaymentStatus_Name(payment);
+  ExpectStock("PIANO", 1, 0);
+}
+
+}  // namespace
+}  // namespace order_platform

@@ -1,0 +1,607 @@
+// WorkflowService end to end in-process: the real handler over a real gRPC channel, a real saga
+// engine running toy workflows, and PostgreSQL (a fresh `saga` schema per test).
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "db/migrations.h"
+#include "db/pg_workflow_store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "order_platform/saga/v1/workflow.grpc.pb.h"
+#include "saga/engine.h"
+#include "saga/workflow_handler.h"
+#include "services/common/errors.h"
+#include "tests/support/grpc_test_server.h"
+#include "tests/support/test_postgres.h"
+
+namespace order_platform::saga {
+namespace {
+
+using ::order_platform::testing::ContextWithDeadline;
+using ::testing::HasSubstr;
+
+RetryPolicy FastRetry(int attempts) {
+  RetryPolicy policy;
+  policy.initial_interval = absl::Milliseconds(20);
+  policy.maximum_interval = absl::Milliseconds(100);
+  policy.maximum_attempts = attempts;
+  return policy;
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+absl::Duration ToDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+const v1::Step* FindStep(const v1::Workflow& workflow, const std::string& name) {
+  for (const v1::Step& step : workflow.steps()) {
+    if (step.name() == name) return &step;
+  }
+  return nullptr;
+}
+
+class WorkflowServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dsn_ = testing::CreateTestDatabase("workflow_service");
+    absl::StatusOr<int64_t> migrated = db::Migrator(dsn_, *db::EmbeddedMigrations("saga")).Up();
+    ASSERT_TRUE(migrated.ok()) << migrated.status();
+    pool_ = std::make_unique<db::ConnectionPool>(db::PoolOptions{.dsn = dsn_, .size = 16});
+    store_ = std::make_unique<db::PgWorkflowStore>(pool_.get());
+
+    EngineOptions options;
+    options.workers = 4;
+    options.poll_interval = absl::Milliseconds(50);
+    options.lease = absl::Seconds(5);
+    options.heartbeat_interval = absl::Seconds(1);
+    options.listen_dsn = dsn_;
+    engine_ = std::make_unique<Engine>(store_.get(), options);
+    ASSERT_TRUE(engine_->Register(ToyDefinition()).ok());
+    ASSERT_TRUE(engine_->Register(OtherDefinition()).ok());
+    ASSERT_TRUE(engine_->Start().ok());
+
+    handler_ = std::make_unique<WorkflowServiceHandler>(store_.get(), [this] { engine_->Poke(); });
+    server_ =
+        std::make_unique<testing::GrpcTestServer>(std::vector<grpc::Service*>{handler_.get()});
+    stub_ = v1::WorkflowService::NewStub(server_->Channel());
+  }
+
+  void TearDown() override {
+    if (!gate_.HasBeenNotified()) gate_.Notify();
+    stub_.reset();
+    server_.reset();
+    if (engine_) engine_->Stop(absl::Seconds(5));
+  }
+
+  // "Toy": step "reserve" (compensation "unreserve"), then per input letter: 'w' waits for the
+  // signal "approve" (once per 'w'), then step "charge" records the payloads it got. Other
+  // letters: 'g' holds "reserve" until gate_ opens; 'f' makes "charge" fail for good; 'r' makes
+  // it fail transiently with a one-hour backoff.
+  WorkflowDefinition ToyDefinition() {
+    WorkflowDefinition def;
+    def.type = "Toy";
+    def.run = [this](WorkflowContext& ctx,
+                     const std::string& input) -> absl::StatusOr<std::string> {
+      StepOptions reserve;
+      reserve.name = "reserve";
+      reserve.retry = FastRetry(3);
+      reserve.compensation = "unreserve";
+      reserve.compensation_args = ctx.workflow_id();
+      const bool gated = input.find('g') != std::string::npos;
+      OP_ASSIGN_OR_RETURN(std::string reserved,
+                          ctx.Step(reserve, [&](const StepCall&) -> absl::StatusOr<std::string> {
+                            if (gated) gate_.WaitForNotificationWithTimeout(absl::Seconds(20));
+                            return std::string("reserved");
+                          }));
+      std::vector<std::string> payloads;
+      for (char c : input) {
+        if (c != 'w') continue;
+        OP_ASSIGN_OR_RETURN(std::string payload, ctx.WaitForSignal("approve", absl::Hours(1)));
+        payloads.push_back(payload);
+      }
+      StepOptions charge;
+      charge.name = "charge";
+      charge.retry = FastRetry(3);
+      if (input.find('r') != std::string::npos) {
+        charge.retry.initial_interval = absl::Hours(1);
+        charge.retry.maximum_interval = absl::Hours(1);
+      }
+      const std::string charged = absl::StrJoin(payloads, "+");
+      auto do_charge = [&](const StepCall& call) -> absl::StatusOr<std::string> {
+        if (input.find('f') != std::string::npos) {
+          return absl::FailedPreconditionError("card declined");
+        }
+        if (input.find('r') != std::string::npos) return absl::UnavailableError("gateway timeout");
+        absl::MutexLock lock(&mu_);
+        charged_[call.workflow_id] = charged;
+        return charged;
+      };
+      OP_RETURN_IF_ERROR(ctx.Step(charge, do_charge).status());
+      return reserved;
+    };
+    def.compensations["unreserve"] = [this](const CompensationCall& call) -> absl::Status {
+      if (unreserve_broken_.load()) return absl::UnavailableError("warehouse offline");
+      absl::MutexLock lock(&mu_);
+      unreserved_[call.args]++;
+      return absl::OkStatus();
+    };
+    def.compensation_retry = FastRetry(0);
+    def.compensation_max_attempts = 3;
+    return def;
+  }
+
+  // "Other": one step, completes at once.
+  static WorkflowDefinition OtherDefinition() {
+    WorkflowDefinition def;
+    def.type = "Other";
+    def.run = [](WorkflowContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+      StepOptions noop;
+      noop.name = "noop";
+      return ctx.Step(noop, [](const StepCall&) -> absl::StatusOr<std::string> { return "ok"; });
+    };
+    return def;
+  }
+
+  void StartWorkflow(const std::string& id, const std::string& input,
+                     const std::string& type = "Toy") {
+    absl::StatusOr<bool> started = engine_->StartWorkflow({type, id, "key-" + id, input});
+    ASSERT_TRUE(started.ok()) << started.status();
+    ASSERT_TRUE(*started);
+  }
+
+  grpc::Status Get(const std::string& id, v1::Workflow* out) {
+    v1::GetWorkflowRequest request;
+    request.set_workflow_id(id);
+    return stub_->GetWorkflow(ContextWithDeadline().get(), request, out);
+  }
+  grpc::Status List(const v1::ListWorkflowsRequest& request, v1::ListWorkflowsResponse* out) {
+    return stub_->ListWorkflows(ContextWithDeadline().get(), request, out);
+  }
+  grpc::Status Cancel(const std::string& id, const std::string& reason, v1::Workflow* out,
+                      const std::string& request_id = "cancel-1") {
+    v1::CancelWorkflowRequest request;
+    request.set_request_id(request_id);
+    request.set_workflow_id(id);
+    request.set_reason(reason);
+    return stub_->CancelWorkflow(ContextWithDeadline().get(), request, out);
+  }
+  grpc::Status Signal(const std::string& id, const std::string& payload, v1::Workflow* out,
+                      const std::string& request_id = "signal-1",
+                      const std::string& name = "approve") {
+    v1::SignalWorkflowRequest request;
+    request.set_request_id(request_id);
+    request.set_workflow_id(id);
+    request.set_signal_name(name);
+    request.set_payload(payload);
+    return stub_->SignalWorkflow(ContextWithDeadline().get(), request, out);
+  }
+  grpc::Status Retry(const std::string& id, v1::Workflow* out,
+                     const std::string& request_id = "retry-1") {
+    v1::RetryWorkflowRequest request;
+    request.set_request_id(request_id);
+    request.set_workflow_id(id);
+    return stub_->RetryWorkflow(ContextWithDeadline().get(), request, out);
+  }
+
+  // Polls GetWorkflow until `done` holds; fails the test (and returns the last read) on timeout.
+  v1::Workflow AwaitWorkflow(const std::string& id,
+                             const std::function<bool(const v1::Workflow&)>& done,
+                             const std::string& what, absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time give_up = absl::Now() + timeout;
+    v1::Workflow workflow;
+    while (absl::Now() < give_up) {
+      workflow.Clear();
+      if (Get(id, &workflow).ok() && done(workflow)) return workflow;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << "workflow " << id << " never became " << what << "; last seen "
+                  << workflow.ShortDebugString();
+    return workflow;
+  }
+  v1::Workflow AwaitStatus(const std::string& id, v1::WorkflowStatus status) {
+    return AwaitWorkflow(
+        id, [status](const v1::Workflow& w) { return w.status() == status; },
+        v1::WorkflowStatus_Name(status));
+  }
+  // Parked on its signal wait.
+  v1::Workflow AwaitWaitingForSignal(const std::string& id) {
+    return AwaitWorkflow(
+        id,
+        [](const v1::Workflow& w) {
+          return w.status() == v1::WORKFLOW_STATUS_WAITING && FindStep(w, "signal:approve");
+        },
+        "waiting for its signal");
+  }
+
+  // Lists every page of `request` (page by page, page_size as given) and returns the ids in order.
+  std::vector<std::string> ListAll(v1::ListWorkflowsRequest request, int* pages = nullptr) {
+    std::vector<std::string> ids;
+    int count = 0;
+    do {
+      v1::ListWorkflowsResponse response;
+      grpc::Status status = List(request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      for (const v1::Workflow& w : response.workflows()) ids.push_back(w.workflow_id());
+      request.set_page_token(response.next_page_token());
+      ++count;
+    } while (!request.page_token().empty() && count < 100);
+    if (pages != nullptr) *pages = count;
+    return ids;
+  }
+
+  std::string Charged(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    return charged_.count(id) ? charged_[id] : "<not charged>";
+  }
+  int Unreserved(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    return unreserved_[id];
+  }
+
+  // Expects `status` to be INVALID_ARGUMENT naming `field`.
+  static void ExpectInvalidField(const grpc::Status& status, const std::string& field) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(status.error_message().rfind(field + ":", 0), 0u)
+        << "message should start with the field: " << status.error_message();
+  }
+
+  // Declared before the engine, so they outlive its workers.
+  absl::Mutex mu_;
+  std::map<std::string, std::string> charged_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> unreserved_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> unreserve_broken_{false};
+  absl::Notification gate_;
+
+  std::string dsn_;
+  std::unique_ptr<db::ConnectionPool> pool_;
+  std::unique_ptr<db::PgWorkflowStore> store_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<WorkflowServiceHandler> handler_;
+  std::unique_ptr<testing::GrpcTestServer> server_;
+  std::unique_ptr<v1::WorkflowService::Stub> stub_;
+};
+
+TEST_F(WorkflowServiceTest, GetWorkflowReturnsCompletedWorkflowWithStepHistory) {
+  StartWorkflow("wf-get", "");
+  const v1::Workflow w = AwaitStatus("wf-get", v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_EQ(w.workflow_id(), "wf-get");
+  EXPECT_EQ(w.workflow_type(), "Toy");
+  EXPECT_EQ(w.business_key(), "key-wf-get");
+  EXPECT_EQ(w.status_reason(), "");
+  ASSERT_EQ(w.steps_size(), 2);
+  const std::vector<std::string> names = {"reserve", "charge"};
+  for (int i = 0; i < 2; ++i) {
+    const v1::Step& step = w.steps(i);
+    EXPECT_EQ(step.sequence(), i + 1);
+    EXPECT_EQ(step.name(), names[i]);
+    EXPECT_EQ(step.kind(), v1::STEP_KIND_FORWARD);
+    EXPECT_EQ(step.status(), v1::STEP_STATUS_SUCCEEDED);
+    EXPECT_EQ(step.attempts(), 1);
+    EXPECT_EQ(step.last_error(), "");
+    EXPECT_TRUE(step.has_start_time());
+    ASSERT_TRUE(step.has_end_time());
+    EXPECT_GE(ToTime(step.end_time()), ToTime(step.start_time()));
+    EXPECT_FALSE(step.has_next_attempt_time());
+  }
+  ASSERT_TRUE(w.has_start_time() && w.has_end_time() && w.has_update_time());
+  EXPECT_EQ(ToDuration(w.duration()), ToTime(w.end_time()) - ToTime(w.start_time()));
+
+  // A finished workflow's duration does not grow.
+  absl::SleepFor(absl::Milliseconds(50));
+  v1::Workflow again;
+  ASSERT_TRUE(Get("wf-get", &again).ok());
+  EXPECT_EQ(ToDuration(again.duration()), ToDuration(w.duration()));
+}
+
+TEST_F(WorkflowServiceTest, GetWorkflowShowsScheduledRetryWithLastError) {
+  StartWorkflow("wf-retrying", "r");
+  const v1::Workflow w = AwaitWorkflow(
+      "wf-retrying",
+      [](const v1::Workflow& w) {
+        const v1::Step* charge = FindStep(w, "charge");
+        return charge != nullptr && charge->status() == v1::STEP_STATUS_RETRY_SCHEDULED;
+      },
+      "retry-scheduled on charge");
+  EXPECT_EQ(w.status(), v1::WORKFLOW_STATUS_WAITING);
+  const v1::Step* charge = FindStep(w, "charge");
+  ASSERT_NE(charge, nullptr);
+  EXPECT_EQ(charge->attempts(), 1);
+  EXPECT_EQ(charge->last_error(), "gateway timeout");
+  EXPECT_FALSE(charge->has_end_time());
+  ASSERT_TRUE(charge->has_next_attempt_time());
+  EXPECT_GT(ToTime(charge->next_attempt_time()), absl::Now() + absl::Minutes(30));
+  // Running: no end time, and the duration counts up to now.
+  EXPECT_FALSE(w.has_end_time());
+  EXPECT_GT(ToDuration(w.duration()), absl::ZeroDuration());
+  EXPECT_LE(ToDuration(w.duration()), absl::Now() - ToTime(w.start_time()) + absl::Seconds(1));
+}
+
+TEST_F(WorkflowServiceTest, UnknownWorkflowIsNotFoundForEveryMethod) {
+  v1::Workflow w;
+  EXPECT_EQ(Get("wf-nope", &w).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Cancel("wf-nope", "why", &w).error_code(), grpc::StatusCode::NOT_FOUND);
+  // The largest payload allowed passes validation.
+  EXPECT_EQ(Signal("wf-nope", std::string(64 * 1024, 'x'), &w).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Retry("wf-nope", &w).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(WorkflowServiceTest, ListWorkflowsFiltersByTypeStatusAndStartTime) {
+  std::vector<std::string> toys;
+  for (int i = 0; i < 5; ++i) {
+    toys.push_back(absl::StrCat("wf-toy-", i));
+    StartWorkflow(toys.back(), "");
+  }
+  StartWorkflow("wf-other-0", "", "Other");
+  StartWorkflow("wf-other-1", "", "Other");
+  StartWorkflow("wf-toy-waiting", "w");
+  for (const std::string& id : toys) AwaitStatus(id, v1::WORKFLOW_STATUS_COMPLETED);
+  AwaitStatus("wf-other-0", v1::WORKFLOW_STATUS_COMPLETED);
+  AwaitStatus("wf-other-1", v1::WORKFLOW_STATUS_COMPLETED);
+  AwaitWaitingForSignal("wf-toy-waiting");
+
+  v1::ListWorkflowsRequest request;
+  v1::ListWorkflowsResponse all;
+  ASSERT_TRUE(List(request, &all).ok());  // page_size 0: 50.
+  EXPECT_EQ(all.workflows_size(), 8);
+  EXPECT_EQ(all.next_page_token(), "");
+  // Newest first; list entries carry no step history.
+  for (int i = 1; i < all.workflows_size(); ++i) {
+    EXPECT_GE(ToTime(all.workflows(i - 1).start_time()), ToTime(all.workflows(i).start_time()));
+  }
+  EXPECT_EQ(all.workflows(0).workflow_id(), "wf-toy-waiting");
+  EXPECT_EQ(all.workflows(0).steps_size(), 0);
+
+  request.set_workflow_type("Toy");
+  request.set_status(v1::WORKFLOW_STATUS_COMPLETED);
+  std::vector<std::string> completed_toys = ListAll(request);
+  std::vector<std::string> expected(toys.rbegin(), toys.rend());
+  EXPECT_EQ(completed_toys, expected);
+
+  request.set_status(v1::WORKFLOW_STATUS_WAITING);
+  EXPECT_EQ(ListAll(request), std::vector<std::string>{"wf-toy-waiting"});
+
+  request.Clear();
+  request.set_workflow_type("Other");
+  EXPECT_EQ(ListAll(request), (std::vector<std::string>{"wf-other-1", "wf-other-0"}));
+
+  // start_time_from is inclusive, start_time_to exclusive.
+  v1::Workflow pivot;
+  ASSERT_TRUE(Get("wf-toy-2", &pivot).ok());
+  request.Clear();
+  request.set_workflow_type("Toy");
+  *request.mutable_start_time_from() = pivot.start_time();
+  EXPECT_EQ(ListAll(request),
+            (std::vector<std::string>{"wf-toy-waiting", "wf-toy-4", "wf-toy-3", "wf-toy-2"}));
+  request.clear_start_time_from();
+  *request.mutable_start_time_to() = pivot.start_time();
+  EXPECT_EQ(ListAll(request), (std::vector<std::string>{"wf-toy-1", "wf-toy-0"}));
+  *request.mutable_start_time_from() = pivot.start_time();
+  EXPECT_TRUE(ListAll(request).empty());  // An empty range is allowed.
+}
+
+TEST_F(WorkflowServiceTest, ListWorkflowsPagesThroughEveryWorkflowOnce) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    ids.push_back(absl::StrCat("wf-page-", i));
+    StartWorkflow(ids.back(), "");
+  }
+  for (const std::string& id : ids) AwaitStatus(id, v1::WORKFLOW_STATUS_COMPLETED);
+
+  v1::ListWorkflowsRequest request;
+  request.set_page_size(3);
+  int pages = 0;
+  const std::vector<std::string> listed = ListAll(request, &pages);
+  EXPECT_EQ(pages, 3);  // 3 + 3 + 1.
+  EXPECT_EQ(listed, std::vector<std::string>(ids.rbegin(), ids.rend()));
+
+  // A token is bound to its filters, and must be one the service issued.
+  v1::ListWorkflowsResponse first;
+  ASSERT_TRUE(List(request, &first).ok());
+  ASSERT_FALSE(first.next_page_token().empty());
+  v1::ListWorkflowsRequest other_filter = request;
+  other_filter.set_page_token(first.next_page_token());
+  other_filter.set_status(v1::WORKFLOW_STATUS_COMPLETED);
+  v1::ListWorkflowsResponse response;
+  ExpectInvalidField(List(other_filter, &response), "page_token");
+  other_filter.set_status(v1::WORKFLOW_STATUS_UNSPECIFIED);
+  other_filter.set_workflow_type("Other");
+  ExpectInvalidField(List(other_filter, &response), "page_token");
+
+  v1::ListWorkflowsRequest garbage = request;
+  garbage.set_page_token("not-a-page-token");
+  ExpectInvalidField(List(garbage, &response), "page_token");
+  garbage.set_page_token(first.next_page_token().substr(0, first.next_page_token().size() - 2));
+  ExpectInvalidField(List(garbage, &response), "page_token");
+
+  // The same token with the same filters and another page size is fine.
+  v1::ListWorkflowsRequest bigger = request;
+  bigger.set_page_size(100);
+  bigger.set_page_token(first.next_page_token());
+  ASSERT_TRUE(List(bigger, &response).ok());
+  EXPECT_EQ(response.workflows_size(), 4);
+}
+
+TEST_F(WorkflowServiceTest, CancelWaitingWorkflowEndsCancelledAfterCompensating) {
+  StartWorkflow("wf-cancel", "w");
+  AwaitWaitingForSignal("wf-cancel");
+
+  v1::Workflow after;
+  grpc::Status status = Cancel("wf-cancel", "customer changed their mind", &after);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(after.workflow_id(), "wf-cancel");
+  EXPECT_GT(after.steps_size(), 0);
+  // Either still pending ("cancel requested: ...") or already done ("cancelled: ...").
+  EXPECT_THAT(after.status_reason(), HasSubstr("customer changed their mind"));
+
+  const v1::Workflow w = AwaitStatus("wf-cancel", v1::WORKFLOW_STATUS_CANCELLED);
+  EXPECT_EQ(w.status_reason(), "customer changed their mind");
+  EXPECT_TRUE(w.has_end_time());
+  const v1::Step* undo = FindStep(w, "compensate:reserve");
+  ASSERT_NE(undo, nullptr) << w.ShortDebugString();
+  EXPECT_EQ(undo->kind(), v1::STEP_KIND_COMPENSATION);
+  EXPECT_EQ(undo->status(), v1::STEP_STATUS_SUCCEEDED);
+  EXPECT_EQ(Unreserved("wf-cancel"), 1);
+  EXPECT_EQ(Charged("wf-cancel"), "<not charged>");
+
+  // Cancelling again once it is over is refused.
+  v1::Workflow again;
+  EXPECT_EQ(Cancel("wf-cancel", "again", &again, "cancel-2").error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(WorkflowServiceTest, ActionsOnFinishedWorkflowAreFailedPrecondition) {
+  StartWorkflow("wf-done", "");
+  AwaitStatus("wf-done", v1::WORKFLOW_STATUS_COMPLETED);
+  v1::Workflow w;
+  grpc::Status cancel = Cancel("wf-done", "too late", &w);
+  EXPECT_EQ(cancel.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(cancel.error_message(), HasSubstr("completed"));
+  EXPECT_EQ(Signal("wf-done", "x", &w).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Retry("wf-done", &w).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Unreserved("wf-done"), 0);
+}
+
+TEST_F(WorkflowServiceTest, SignalDeliversPayloadToWaitingWorkflow) {
+  StartWorkflow("wf-signal", "w");
+  AwaitWaitingForSignal("wf-signal");
+
+  v1::Workflow after;
+  grpc::Status status = Signal("wf-signal", "approved-by-ops", &after);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(after.workflow_id(), "wf-signal");
+
+  const v1::Workflow w = AwaitStatus("wf-signal", v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_EQ(Charged("wf-signal"), "approved-by-ops");
+  const v1::Step* wait = FindStep(w, "signal:approve");
+  ASSERT_NE(wait, nullptr);
+  EXPECT_EQ(wait->kind(), v1::STEP_KIND_SIGNAL);
+  EXPECT_EQ(wait->status(), v1::STEP_STATUS_SUCCEEDED);
+}
+
+TEST_F(WorkflowServiceTest, SignalSentBeforeTheWaitIsKept) {
+  StartWorkflow("wf-early", "gw");  // Held in "reserve" until the gate opens.
+  v1::Workflow after;
+  grpc::Status status = Signal("wf-early", "early-bird", &after);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(FindStep(after, "signal:approve"), nullptr);  // Not waiting yet.
+  gate_.Notify();
+
+  AwaitStatus("wf-early", v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_EQ(Charged("wf-early"), "early-bird");
+}
+
+TEST_F(WorkflowServiceTest, SignalsWithTheSameRequestIdAreDeliveredOnce) {
+  StartWorkflow("wf-dedupe", "gww");  // Waits for "approve" twice, after the gate.
+  v1::Workflow after;
+  ASSERT_TRUE(Signal("wf-dedupe", "A", &after, "sig-1").ok());
+  ASSERT_TRUE(Signal("wf-dedupe", "B", &after, "sig-1").ok());  // A retry of the first: dropped.
+  ASSERT_TRUE(Signal("wf-dedupe", "C", &after, "sig-2").ok());
+  gate_.Notify();
+
+  AwaitStatus("wf-dedupe", v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_EQ(Charged("wf-dedupe"), "A+C");
+}
+
+TEST_F(WorkflowServiceTest, RetryNeedsAttentionWorkflowRunsTheGivenUpCompensationAgain) {
+  unreserve_broken_ = true;
+  StartWorkflow("wf-stuck", "f");
+  const v1::Workflow stuck = AwaitStatus("wf-stuck", v1::WORKFLOW_STATUS_NEEDS_ATTENTION);
+  EXPECT_THAT(stuck.status_reason(), HasSubstr("warehouse offline"));
+  EXPECT_FALSE(stuck.has_end_time());
+  const v1::Step* charge = FindStep(stuck, "charge");
+  ASSERT_NE(charge, nullptr);
+  EXPECT_EQ(charge->status(), v1::STEP_STATUS_FAILED);
+  EXPECT_EQ(charge->last_error(), "card declined");
+  const v1::Step* undo = FindStep(stuck, "compensate:reserve");
+  ASSERT_NE(undo, nullptr);
+  EXPECT_EQ(undo->status(), v1::STEP_STATUS_FAILED);
+  EXPECT_EQ(undo->attempts(), 3);
+  EXPECT_EQ(undo->last_error(), "warehouse offline");
+
+  unreserve_broken_ = false;  // The operator fixed the warehouse.
+  v1::Workflow after;
+  grpc::Status status = Retry("wf-stuck", &after);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_NE(after.status(), v1::WORKFLOW_STATUS_NEEDS_ATTENTION);
+
+  const v1::Workflow w = AwaitStatus("wf-stuck", v1::WORKFLOW_STATUS_COMPENSATED);
+  EXPECT_TRUE(w.has_end_time());
+  undo = FindStep(w, "compensate:reserve");
+  ASSERT_NE(undo, nullptr);
+  EXPECT_EQ(undo->status(), v1::STEP_STATUS_SUCCEEDED);
+  EXPECT_EQ(Unreserved("wf-stuck"), 1);
+}
+
+TEST_F(WorkflowServiceTest, RetryOfRunningWorkflowIsFailedPrecondition) {
+  StartWorkflow("wf-busy", "w");
+  AwaitWaitingForSignal("wf-busy");
+  v1::Workflow after;
+  grpc::Status status = Retry("wf-busy", &after);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  v1::Workflow w;
+  ASSERT_TRUE(Get("wf-busy", &w).ok());
+  EXPECT_EQ(w.status(), v1::WORKFLOW_STATUS_WAITING);
+}
+
+TEST_F(WorkflowServiceTest, BadInputIsInvalidArgumentNamingTheField) {
+  v1::Workflow w;
+  ExpectInvalidField(Get("", &w), "workflow_id");
+  ExpectInvalidField(Get("has space", &w), "workflow_id");
+  ExpectInvalidField(Get(std::string(201, 'a'), &w), "workflow_id");
+
+  ExpectInvalidField(Cancel("wf-x", "why", &w, ""), "request_id");
+  ExpectInvalidField(Cancel("", "why", &w), "workflow_id");
+  ExpectInvalidField(Cancel("wf-x", "bell\a", &w), "reason");
+  ExpectInvalidField(Cancel("wf-x", std::string(501, 'r'), &w), "reason");
+
+  ExpectInvalidField(Signal("wf-x", "p", &w, ""), "request_id");
+  ExpectInvalidField(Signal("wf-x", "p", &w, "sig-1", ""), "signal_name");
+  ExpectInvalidField(Signal("wf-x", "p", &w, "sig-1", "two words"), "signal_name");
+  ExpectInvalidField(Signal("wf-x", "p", &w, "sig-1", std::string(65, 's')), "signal_name");
+  ExpectInvalidField(Signal("wf-x", std::string(64 * 1024 + 1, 'x'), &w), "payload");
+
+  ExpectInvalidField(Retry("wf-x", &w, ""), "request_id");
+  ExpectInvalidField(Retry("wf-\n", &w), "workflow_id");
+
+  v1::ListWorkflowsResponse response;
+  v1::ListWorkflowsRequest list;
+  list.set_page_size(1001);
+  ExpectInvalidField(List(list, &response), "page_size");
+  list.set_page_size(-1);
+  ExpectInvalidField(List(list, &response), "page_size");
+  list.Clear();
+  list.set_status(static_cast<v1::WorkflowStatus>(99));
+  ExpectInvalidField(List(list, &response), "status");
+  list.Clear();
+  list.set_workflow_type("Place Order");
+  ExpectInvalidField(List(list, &response), "workflow_type");
+  list.Clear();
+  list.mutable_start_time_from()->set_seconds(2000);
+  list.mutable_start_time_to()->set_seconds(1000);
+  ExpectInvalidField(List(list, &response), "start_time_from");
+  list.Clear();
+  list.mutable_start_time_from()->set_nanos(-1);
+  ExpectInvalidField(List(list, &response), "start_time_from");
+  list.Clear();
+  list.mutable_start_time_to()->set_seconds(int64_t{1} << 40);
+  ExpectInvalidField(List(list, &response), "start_time_to");
+}
+
+}  // namespace
+}  // namespace order_platform::saga
