@@ -80,6 +80,8 @@ Call it:
   ${cli[*]} list-orders demo-customer
   ${cli[*]} get-order <order_id>
   ${cli[*]} get-product SKU-COFFEE-1KG
+  ${cli[*]} list-workflows PlaceOrder
+  ${cli[*]} get-workflow place-order-<order_id>     # the saga's step history
   # any gRPC client works, e.g. buf curl (npm i -g @bufbuild/buf):
   buf curl --protocol grpc --http2-prior-knowledge \\
     -d '{"customer_id":"demo-customer"}' \\

@@ -141,7 +141,19 @@ int PlaceDemoOrder(const std::shared_ptr<grpc::Channel>& channel) {
   orders::CreateOrderResponse response;
   grpc::Status status = stub->CreateOrder(Context().get(), request, &response);
   if (!status.ok()) return Fail(status);
-  return Print(response);
+  std::printf("created order %s (PENDING); its PlaceOrder workflow runs now...\n",
+              response.order().order_id().c_str());
+  // The saga drives the order to CONFIRMED or REJECTED; show where it ends.
+  orders::Order order = response.order();
+  const absl::Time give_up = absl::Now() + absl::Seconds(15);
+  while (order.status() == orders::ORDER_STATUS_PENDING && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+    orders::GetOrderRequest get;
+    get.set_order_id(response.order().order_id());
+    status = stub->GetOrder(Context().get(), get, &order);
+    if (!status.ok()) return Fail(status);
+  }
+  return Print(order);
 }
 
 // A fresh request id for an operator action run from the command line.

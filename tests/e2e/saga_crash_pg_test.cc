@@ -182,7 +182,9 @@ void ExpectEffectsOnce(Server& server, const ord::Order& order, const std::strin
           << p.DebugString();
       EXPECT_EQ(p.captured().amount_minor(), 0);
     }
-    if (has_reservation) EXPECT_EQ(reservation.status(), inv::RESERVATION_STATUS_RELEASED);
+    if (has_reservation) {
+      EXPECT_EQ(reservation.status(), inv::RESERVATION_STATUS_RELEASED);
+    }
   }
   const inv::Product product = ProductOf(server, sku);
   EXPECT_EQ(product.reserved(), 0);
