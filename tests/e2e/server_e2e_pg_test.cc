@@ -4,18 +4,10 @@
 // under load: only UNAVAILABLE while it is down, and the same process serves again after.
 //
 // Usage: server_e2e_pg_test <path to order_platform>   (or ORDER_PLATFORM_BIN)
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,105 +23,25 @@
 #include "order_platform/inventory/v1/inventory.grpc.pb.h"
 #include "order_platform/orders/v1/orders.grpc.pb.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_postgres.h"
-
-extern char** environ;
 
 namespace order_platform {
 namespace {
 
-std::string* binary = nullptr;
+using testing::FreePort;
+using Process = testing::ServerProcess;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A child process running the server binary, its stdout+stderr captured in a file.
-class Process {
- public:
-  explicit Process(std::vector<std::string> args) {
-    static std::atomic<int> counter{0};
-    log_path_ = absl::StrCat(::testing::TempDir(), "/server_", getpid(), "_", counter++, ".log");
-    std::vector<char*> argv;
-    args.insert(args.begin(), *binary);
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    const int rc = posix_spawn(&pid_, binary->c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(rc, 0) << "cannot start " << *binary;
-  }
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-
-  void Signal(int sig) { kill(pid_, sig); }
-  // Waits for exit; returns the exit code (128+signal when killed).
-  int Wait() {
-    if (exited_) return code_;
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return code_;
-  }
-  std::string Log() const { return ReadFile(log_path_); }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int code_ = -1;
-  std::string log_path_;
-};
-
-// Runs the binary to completion and returns {exit code, output}.
 std::pair<int, std::string> RunBinary(std::vector<std::string> args) {
-  Process p(std::move(args));
-  const int code = p.Wait();
-  return {code, p.Log()};
+  return testing::RunServerBinary(std::move(args));
 }
 
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10)) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return context;
+  return testing::Deadline(timeout);
 }
 
 bool WaitServing(const std::shared_ptr<grpc::Channel>& channel, const std::string& service = "") {
-  auto stub = grpc::health::v1::Health::NewStub(channel);
-  for (int i = 0; i < 150; ++i) {
-    grpc::health::v1::HealthCheckRequest request;
-    request.set_service(service);
-    grpc::health::v1::HealthCheckResponse response;
-    if (stub->Check(Context(absl::Seconds(1)).get(), request, &response).ok() &&
-        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return false;
+  return testing::WaitServing(channel, service);
 }
 
 orders::v1::CreateOrderRequest OrderRequest(const std::string& request_id) {
@@ -341,13 +253,6 @@ TEST_F(ServerE2eTest, PostgresOutageUnderLoadIsUnavailableAndTheSameProcessRecov
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const char* env = std::getenv("ORDER_PLATFORM_BIN");
-  order_platform::binary = new std::string(argc > 1 ? argv[1] : (env != nullptr ? env : ""));
-  if (order_platform::binary->empty() || access(order_platform::binary->c_str(), X_OK) != 0) {
-    std::fprintf(stderr, "usage: %s <path to order_platform> (or set ORDER_PLATFORM_BIN)\n",
-                 argv[0]);
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
+  if (!order_platform::testing::InitServerBinaryFromArgs(argc, argv)) return 2;
   return RUN_ALL_TESTS();
 }
