@@ -169,70 +169,69 @@ absl::StatusOr<SchemaVersion> Migrator::Version() {
   return out;
 }
 
-absl::StatusOr<int64_t> Migrator::Up() {
+namespace {
+
+// Runs one migration's SQL and records `new_version`, in one transaction.
+void ApplyMigration(pqxx::connection& conn, const std::string& schema, const std::string& sql,
+                    int64_t new_version) {
+  pqxx::work tx(conn);
+  tx.exec("SET LOCAL search_path TO " + tx.quote_name(schema) + ", public");
+  tx.exec(sql);
+  WriteVersion(tx, schema, new_version);
+  tx.commit();
+}
+
+// Connects, takes the schema's advisory lock, ensures the version table, refuses a dirty schema,
+// then lets `migrate(conn, current_version)` apply migrations and return the new version.
+template <typename Fn>
+absl::StatusOr<int64_t> UnderSchemaLock(const std::string& dsn, const std::string& schema,
+                                        Fn migrate) {
   absl::Status failure;
   absl::StatusOr<int64_t> result = Guarded([&]() -> int64_t {
-    pqxx::connection conn(dsn_);
-    SchemaLock lock(conn, LockKey(set_.schema));
-    EnsureVersionTable(conn, set_.schema);
-    int64_t current;
+    pqxx::connection conn(dsn);
+    SchemaLock lock(conn, LockKey(schema));
+    EnsureVersionTable(conn, schema);
+    SchemaVersion v;
     {
       pqxx::read_transaction tx(conn);
-      SchemaVersion v = ReadVersion(tx, set_.schema);
-      if (v.dirty) {
-        failure = DirtyError(set_.schema, v.version);
-        return v.version;
-      }
-      current = v.version;
+      v = ReadVersion(tx, schema);
     }
-    for (const Migration& m : set_.migrations) {
-      if (m.version <= current) continue;
-      pqxx::work tx(conn);
-      tx.exec("SET LOCAL search_path TO " + tx.quote_name(set_.schema) + ", public");
-      tx.exec(m.up_sql);
-      WriteVersion(tx, set_.schema, m.version);
-      tx.commit();
-      current = m.version;
+    if (v.dirty) {
+      failure = DirtyError(schema, v.version);
+      return v.version;
     }
-    return current;
+    return migrate(conn, v.version);
   });
   if (!failure.ok()) return failure;
   return result;
 }
 
+}  // namespace
+
+absl::StatusOr<int64_t> Migrator::Up() {
+  return UnderSchemaLock(dsn_, set_.schema, [&](pqxx::connection& conn, int64_t current) {
+    for (const Migration& m : set_.migrations) {
+      if (m.version <= current) continue;
+      ApplyMigration(conn, set_.schema, m.up_sql, m.version);
+      current = m.version;
+    }
+    return current;
+  });
+}
+
 absl::StatusOr<int64_t> Migrator::Down(int steps) {
   if (steps < 1) return absl::InvalidArgumentError("down needs a number of steps >= 1");
-  absl::Status failure;
-  absl::StatusOr<int64_t> result = Guarded([&]() -> int64_t {
-    pqxx::connection conn(dsn_);
-    SchemaLock lock(conn, LockKey(set_.schema));
-    EnsureVersionTable(conn, set_.schema);
-    int64_t current;
-    {
-      pqxx::read_transaction tx(conn);
-      SchemaVersion v = ReadVersion(tx, set_.schema);
-      if (v.dirty) {
-        failure = DirtyError(set_.schema, v.version);
-        return v.version;
-      }
-      current = v.version;
-    }
+  return UnderSchemaLock(dsn_, set_.schema, [&](pqxx::connection& conn, int64_t current) {
     for (auto it = set_.migrations.rbegin(); it != set_.migrations.rend() && steps > 0; ++it) {
       if (it->version > current) continue;
-      int64_t previous = 0;
-      if (std::next(it) != set_.migrations.rend()) previous = std::next(it)->version;
-      pqxx::work tx(conn);
-      tx.exec("SET LOCAL search_path TO " + tx.quote_name(set_.schema) + ", public");
-      tx.exec(it->down_sql);
-      WriteVersion(tx, set_.schema, previous);
-      tx.commit();
+      const int64_t previous =
+          std::next(it) != set_.migrations.rend() ? std::next(it)->version : 0;
+      ApplyMigration(conn, set_.schema, it->down_sql, previous);
       current = previous;
       --steps;
     }
     return current;
   });
-  if (!failure.ok()) return failure;
-  return result;
 }
 
 absl::Status Migrator::Force(int64_t version) {
