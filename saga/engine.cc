@@ -81,6 +81,7 @@ absl::Status Engine::Register(WorkflowDefinition definition) {
   if (!definitions_.emplace(type, std::move(definition)).second) {
     return absl::InvalidArgumentError(absl::StrCat("workflow type ", type, " registered twice"));
   }
+  observer_.WorkflowRegistered(type);
   return absl::OkStatus();
 }
 
@@ -190,6 +191,7 @@ void Engine::DispatchLoop() {
     absl::MutexLock lock(&mu_);
     last_claim_empty_ = claimed->empty();
     for (db::ClaimedWorkflow& c : *claimed) {
+      if (c.workflow.lease_epoch == 1) observer_.WorkflowStarted(c.workflow.type);
       if (c.takeover) observer_.LeaseTakeover(c.workflow.type);
       active_++;
       running_[c.workflow.id] = Running{c.workflow.type, std::make_shared<RunSignals>()};
@@ -314,6 +316,7 @@ void Engine::FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* de
                 workflow.id, finished.message());
     return;
   }
+  if (definition != nullptr && definition->after_finish) definition->after_finish(info);
   observer_.WorkflowFinished(workflow.type, WorkflowStatusName(status),
                              absl::Now() - workflow.created_at);
   LogWorkflow(status == WorkflowStatus::kNeedsAttention ? LogLevel::kError : LogLevel::kInfo,

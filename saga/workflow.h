@@ -128,6 +128,10 @@ struct WorkflowDefinition {
   // business state (e.g. the order's status) and the workflow's status commit together. May be
   // empty.
   std::function<absl::Status(pqxx::transaction_base&, const FinishInfo&)> on_finish;
+  // Called once that transaction has committed, on the worker thread, for effects outside the
+  // database (e.g. business metrics). Not called when recording the end failed; the workflow is
+  // then re-run. Must be fast and must not throw. May be empty.
+  std::function<void(const FinishInfo&)> after_finish;
   // Overall deadline from start; a workflow past it (before its pivot) fails and compensates.
   absl::Duration timeout = absl::InfiniteDuration();
 };

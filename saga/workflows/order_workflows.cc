@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "db/pg_order_repository.h"
@@ -90,6 +93,13 @@ absl::StatusOr<std::optional<pay::Payment>> FindPayment(
   return std::optional<pay::Payment>();
 }
 
+// How PlaceOrder's rejection reasons begin ("<prefix>: <detail>"); PlaceOrderRejection reads
+// them back.
+constexpr absl::string_view kOutOfStock = "out of stock";
+constexpr absl::string_view kUnknownProduct = "unknown product";
+constexpr absl::string_view kPaymentDeclined = "payment declined";
+constexpr absl::string_view kPaymentFailed = "payment could not be authorized";
+
 // A readable reason for a failed forward step of PlaceOrder.
 absl::Status Rejection(absl::string_view what, const absl::Status& error) {
   return absl::Status(error.code(), absl::StrCat(what, ": ", error.message()));
@@ -124,9 +134,9 @@ absl::StatusOr<std::string> RunPlaceOrder(const OrderParticipants& p,
     if (IsSuspension(reserved.status())) return reserved.status();
     switch (reserved.status().code()) {
       case absl::StatusCode::kFailedPrecondition:
-        return Rejection("out of stock", reserved.status());
+        return Rejection(kOutOfStock, reserved.status());
       case absl::StatusCode::kNotFound:
-        return Rejection("unknown product", reserved.status());
+        return Rejection(kUnknownProduct, reserved.status());
       default:
         return Rejection("could not reserve stock", reserved.status());
     }
@@ -150,20 +160,22 @@ absl::StatusOr<std::string> RunPlaceOrder(const OrderParticipants& p,
   });
   if (!authorized.ok()) {
     if (IsSuspension(authorized.status())) return authorized.status();
-    return Rejection("payment could not be authorized", authorized.status());
+    return Rejection(kPaymentFailed, authorized.status());
   }
   OP_ASSIGN_OR_RETURN(pay::Payment payment, Parse<pay::Payment>(*authorized));
   if (payment.status() == pay::PAYMENT_STATUS_DECLINED) {
     return absl::FailedPreconditionError(
-        absl::StrCat("payment declined: ", payment.decline_reason()));
+        absl::StrCat(kPaymentDeclined, ": ", payment.decline_reason()));
   }
 
   StepOptions confirm;
   confirm.name = "confirm_order";
   confirm.pivot = true;
   confirm.retry = ParticipantRetry(o);
+  bool confirmed_now = false;  // The update ran and committed here; not a replay of the step.
   OP_RETURN_IF_ERROR(ctx.LocalStep(confirm, [&](pqxx::transaction_base& tx)
                                                 -> absl::StatusOr<std::string> {
+                          confirmed_now = true;
                           OP_RETURN_IF_ERROR(db::PgOrderRepository::UpdateInTransaction(
                                                  tx, order_id,
                                                  [](orders::Order& o) {
@@ -173,6 +185,7 @@ absl::StatusOr<std::string> RunPlaceOrder(const OrderParticipants& p,
                                                  .status());
                           return std::string();
                         }).status());
+  if (confirmed_now && o.events != nullptr) o.events->OrderConfirmed();
 
   StepOptions capture;
   capture.name = "capture_payment";
@@ -231,24 +244,29 @@ absl::Status VoidPayment(const OrderParticipants& p, const CompensationCall& cal
   return FromGrpcStatus(p.payments->VoidPayment(context.get(), request, &voided));
 }
 
-// Records the workflow's end on the order, in the workflow's finishing transaction.
-absl::Status FinishPlaceOrder(pqxx::transaction_base& tx, const FinishInfo& info) {
-  OrderStatus target;
-  switch (info.status) {
+// What the end of a PlaceOrder workflow makes of its order: REJECTED after a failure, CANCELLED
+// after a cancel, nothing otherwise (completed: confirmed by its step; needs attention:
+// unresolved).
+std::optional<OrderStatus> OrderStatusAtEnd(WorkflowStatus status) {
+  switch (status) {
     case WorkflowStatus::kCompensated:
     case WorkflowStatus::kFailed:
-      target = OrderStatus::kRejected;
-      break;
+      return OrderStatus::kRejected;
     case WorkflowStatus::kCancelled:
-      target = OrderStatus::kCancelled;
-      break;
+      return OrderStatus::kCancelled;
     default:
-      return absl::OkStatus();  // Completed: confirmed by its step. Needs attention: unresolved.
+      return std::nullopt;
   }
+}
+
+// Records the workflow's end on the order, in the workflow's finishing transaction.
+absl::Status FinishPlaceOrder(pqxx::transaction_base& tx, const FinishInfo& info) {
+  const std::optional<OrderStatus> target = OrderStatusAtEnd(info.status);
+  if (!target.has_value()) return absl::OkStatus();
   absl::StatusOr<orders::Order> updated = db::PgOrderRepository::UpdateInTransaction(
       tx, info.business_key, [&](orders::Order& o) -> absl::Status {
         if (o.status != OrderStatus::kPending) return absl::CancelledError("already settled");
-        return o.TransitionTo(target, info.reason);
+        return o.TransitionTo(*target, info.reason);
       });
   if (updated.ok() || updated.status().code() == absl::StatusCode::kCancelled) {
     return absl::OkStatus();
@@ -332,6 +350,17 @@ absl::StatusOr<std::string> RunRefundOrder(const OrderParticipants& p,
 
 }  // namespace
 
+OrderRejection PlaceOrderRejection(absl::string_view reason) {
+  const auto names = [reason](absl::string_view prefix) {
+    return absl::StartsWith(reason, absl::StrCat(prefix, ": "));
+  };
+  if (names(kOutOfStock)) return OrderRejection::kOutOfStock;
+  if (names(kUnknownProduct)) return OrderRejection::kUnknownProduct;
+  if (names(kPaymentDeclined)) return OrderRejection::kPaymentDeclined;
+  if (names(kPaymentFailed)) return OrderRejection::kPaymentFailed;
+  return OrderRejection::kOther;
+}
+
 WorkflowDefinition PlaceOrderWorkflow(const OrderParticipants& participants,
                                       const OrderWorkflowOptions& options) {
   WorkflowDefinition def;
@@ -348,6 +377,11 @@ WorkflowDefinition PlaceOrderWorkflow(const OrderParticipants& participants,
   def.compensation_retry = UntilDone();
   def.compensation_max_attempts = 8;
   def.on_finish = FinishPlaceOrder;
+  def.after_finish = [events = options.events](const FinishInfo& info) {
+    if (events != nullptr && OrderStatusAtEnd(info.status) == OrderStatus::kRejected) {
+      events->OrderRejected(PlaceOrderRejection(info.reason));
+    }
+  };
   return def;
 }
 

@@ -9,6 +9,7 @@
 //   Out of stock, an unknown product, a declined card or exhausted retries end with the
 //   compensations run and the order REJECTED with a readable reason; a cancel before the pivot
 //   ends with the order CANCELLED. Both are written in the transaction that ends the workflow.
+//   Confirmations and rejections are reported to OrderWorkflowOptions::events once committed.
 //
 //   RefundOrder (CancelOrder on a CONFIRMED order)
 //     find_payment (pivot) -> refund_payment -> return_stock -> cancel_order (local)
@@ -20,11 +21,13 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "db/pg_workflow_store.h"
 #include "order_platform/inventory/v1/inventory.grpc.pb.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
 #include "saga/workflow.h"
+#include "services/common/business_events.h"
 #include "services/orders/order.h"
 #include "services/orders/order_service.h"
 
@@ -47,7 +50,15 @@ struct OrderWorkflowOptions {
   int max_attempts = 6;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Told of each order confirmed (when confirm_order commits, not when it replays) and rejected
+  // (when the workflow that rejects it has ended). Null: nobody. Must outlive the workflows.
+  BusinessEvents* events = nullptr;
 };
+
+// The rejection an order's status reason names, for metrics: PlaceOrder's reasons start with
+// "out of stock: ", "unknown product: ", "payment declined: " or "payment could not be
+// authorized: "; anything else (stock that could not be reserved, a deadline) is kOther.
+OrderRejection PlaceOrderRejection(absl::string_view reason);
 
 // The workflow definitions, ready to register with an Engine.
 WorkflowDefinition PlaceOrderWorkflow(const OrderParticipants& participants,

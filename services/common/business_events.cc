@@ -30,6 +30,22 @@ absl::string_view ReservationFailureName(ReservationFailure reason) {
   return "unknown_sku";
 }
 
+absl::string_view OrderRejectionName(OrderRejection reason) {
+  switch (reason) {
+    case OrderRejection::kOutOfStock:
+      return "out_of_stock";
+    case OrderRejection::kUnknownProduct:
+      return "unknown_product";
+    case OrderRejection::kPaymentDeclined:
+      return "payment_declined";
+    case OrderRejection::kPaymentFailed:
+      return "payment_failed";
+    case OrderRejection::kOther:
+      return "other";
+  }
+  return "other";
+}
+
 BusinessEvents& NoBusinessEvents() {
   static BusinessEvents* const events = new BusinessEvents();
   return *events;

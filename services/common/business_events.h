@@ -1,6 +1,7 @@
-// Business events the domain services report, for metrics: orders created and cancelled, payment
-// outcomes, stock reservations refused. The domain calls this interface and knows nothing of
-// Prometheus; services/metrics/business_metrics.h implements it.
+// Business events the domain services report, for metrics: orders created, confirmed, rejected
+// and cancelled, payment outcomes, stock reservations refused (confirmations and rejections come
+// from the PlaceOrder workflow, saga/workflows/order_workflows.h). The domain calls this
+// interface and knows nothing of Prometheus; services/metrics/business_metrics.h implements it.
 //
 // Each event is reported once, when the change is stored: replays of an idempotent request
 // report nothing. The exception is PaymentOutcome::kFailed, reported for every failed gateway
@@ -29,10 +30,20 @@ enum class ReservationFailure {
   kUnknownSku,         // An item names a product that does not exist.
 };
 
-// The lower-case name of an outcome or reason ("authorized", "insufficient_stock"), as used in
-// metric labels and logs.
+// Why an order was rejected (its PlaceOrder workflow ended without confirming it).
+enum class OrderRejection {
+  kOutOfStock,       // A product cannot supply the quantity ordered.
+  kUnknownProduct,   // An item names a product that does not exist.
+  kPaymentDeclined,  // The payment was declined (card declined, insufficient funds, ...).
+  kPaymentFailed,    // The payment could not be authorized (gateway unavailable, retries spent).
+  kOther,            // Anything else (stock could not be reserved, the deadline passed, ...).
+};
+
+// The lower-case name of an outcome or reason ("authorized", "insufficient_stock",
+// "payment_declined"), as used in metric labels and logs.
 absl::string_view PaymentOutcomeName(PaymentOutcome outcome);
 absl::string_view ReservationFailureName(ReservationFailure reason);
+absl::string_view OrderRejectionName(OrderRejection reason);
 
 // Receives business events. Implementations must be thread-safe, fast (they run on the request
 // path) and must not throw. The defaults do nothing.
@@ -44,6 +55,10 @@ class BusinessEvents {
   virtual void OrderCreated(const Money& total) {}
   // An order was cancelled.
   virtual void OrderCancelled() {}
+  // An order was confirmed: stock reserved and payment authorized (its workflow's pivot).
+  virtual void OrderConfirmed() {}
+  // An order was rejected for `reason`.
+  virtual void OrderRejected(OrderRejection reason) {}
   // A payment operation finished with `outcome`.
   virtual void PaymentRecorded(PaymentOutcome outcome) {}
   // A stock reservation was refused.

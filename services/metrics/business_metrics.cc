@@ -17,6 +17,11 @@ constexpr ReservationFailure kReasons[] = {
     ReservationFailure::kInsufficientStock,
     ReservationFailure::kUnknownSku,
 };
+constexpr OrderRejection kRejections[] = {
+    OrderRejection::kOutOfStock,      OrderRejection::kUnknownProduct,
+    OrderRejection::kPaymentDeclined, OrderRejection::kPaymentFailed,
+    OrderRejection::kOther,
+};
 
 }  // namespace
 
@@ -34,9 +39,16 @@ BusinessMetrics::BusinessMetrics(MetricsRegistry& registry)
                      .Name("order_platform_orders_cancelled_total")
                      .Help("Orders cancelled (replays not counted).")
                      .Register(registry.registry())
+                     .Add({})),
+      confirmed_(prometheus::BuildCounter()
+                     .Name("order_platform_orders_confirmed_total")
+                     .Help("Orders confirmed by their PlaceOrder workflow (stock reserved, "
+                           "payment authorized).")
+                     .Register(registry.registry())
                      .Add({})) {
   static_assert(std::size(kOutcomes) == std::tuple_size<decltype(payments_)>::value);
   static_assert(std::size(kReasons) == std::tuple_size<decltype(reservations_)>::value);
+  static_assert(std::size(kRejections) == std::tuple_size<decltype(rejections_)>::value);
   auto& payments = prometheus::BuildCounter()
                        .Name("order_platform_payments_total")
                        .Help(
@@ -56,6 +68,17 @@ BusinessMetrics::BusinessMetrics(MetricsRegistry& registry)
   for (ReservationFailure reason : kReasons) {
     reservations_[static_cast<size_t>(reason)] =
         &reservations.Add({{"reason", std::string(ReservationFailureName(reason))}});
+  }
+  auto& rejections = prometheus::BuildCounter()
+                         .Name("order_platform_orders_rejected_total")
+                         .Help(
+                             "Orders rejected by their PlaceOrder workflow, by reason: "
+                             "out_of_stock, unknown_product, payment_declined, payment_failed, "
+                             "other.")
+                         .Register(registry.registry());
+  for (OrderRejection reason : kRejections) {
+    rejections_[static_cast<size_t>(reason)] =
+        &rejections.Add({{"reason", std::string(OrderRejectionName(reason))}});
   }
 }
 
@@ -81,6 +104,13 @@ void BusinessMetrics::OrderCreated(const Money& total) {
 }
 
 void BusinessMetrics::OrderCancelled() { cancelled_.Increment(); }
+
+void BusinessMetrics::OrderConfirmed() { confirmed_.Increment(); }
+
+void BusinessMetrics::OrderRejected(OrderRejection reason) {
+  const size_t index = static_cast<size_t>(reason);
+  if (index < rejections_.size()) rejections_[index]->Increment();
+}
 
 void BusinessMetrics::PaymentRecorded(PaymentOutcome outcome) {
   const size_t index = static_cast<size_t>(outcome);

@@ -3,6 +3,8 @@
 //   order_platform_orders_created_total{currency}          orders stored
 //   order_platform_order_value_minor_total{currency}       their totals, in minor units
 //   order_platform_orders_cancelled_total                  orders cancelled
+//   order_platform_orders_confirmed_total                  orders confirmed
+//   order_platform_orders_rejected_total{reason}           orders rejected
 //   order_platform_payments_total{outcome}                 payment outcomes
 //   order_platform_stock_reservations_failed_total{reason} refused reservations
 // Labels are bounded: currency is a known ISO 4217 code (else "other"), outcome and reason come
@@ -33,6 +35,8 @@ class BusinessMetrics final : public BusinessEvents {
 
   void OrderCreated(const Money& total) override;
   void OrderCancelled() override;
+  void OrderConfirmed() override;
+  void OrderRejected(OrderRejection reason) override;
   void PaymentRecorded(PaymentOutcome outcome) override;
   void ReservationFailed(ReservationFailure reason) override;
 
@@ -47,8 +51,10 @@ class BusinessMetrics final : public BusinessEvents {
   prometheus::Family<prometheus::Counter>& created_;
   prometheus::Family<prometheus::Counter>& value_minor_;
   prometheus::Counter& cancelled_;
+  prometheus::Counter& confirmed_;
   std::array<prometheus::Counter*, 6> payments_{};      // By PaymentOutcome.
   std::array<prometheus::Counter*, 2> reservations_{};  // By ReservationFailure.
+  std::array<prometheus::Counter*, 5> rejections_{};    // By OrderRejection.
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, CurrencySeries> currencies_ ABSL_GUARDED_BY(mu_);

@@ -32,6 +32,7 @@
 #include "services/metrics/db_metrics.h"
 #include "services/metrics/grpc_metrics.h"
 #include "services/metrics/metrics_registry.h"
+#include "services/metrics/saga_metrics.h"
 
 namespace order_platform::server {
 namespace {
@@ -92,6 +93,7 @@ struct Platform::Parts {
   metrics::GrpcClientMetrics grpc_client_metrics{metrics};  // Calls to participants.
   metrics::DbMetrics db_metrics{metrics};
   metrics::BusinessMetrics business_metrics{metrics};
+  metrics::SagaMetrics saga_metrics{metrics};  // The coordinator's engine and workflow store.
 
   std::map<std::string, std::unique_ptr<db::ConnectionPool>> pools;  // By DSN.
 
@@ -286,6 +288,8 @@ absl::Status Platform::StartCoordinator() {
   parts.inventory_stub = inventory::v1::InventoryService::NewStub(parts.inventory_channel);
   parts.payments_stub = payments::v1::PaymentService::NewStub(parts.payments_channel);
   saga::OrderParticipants participants{parts.inventory_stub.get(), parts.payments_stub.get()};
+  saga::OrderWorkflowOptions workflow_options;
+  workflow_options.events = &parts.business_metrics;  // Orders confirmed and rejected.
 
   saga::EngineOptions options;
   options.workers = config_.coordinator_workers;
@@ -293,9 +297,11 @@ absl::Status Platform::StartCoordinator() {
   options.heartbeat_interval = config_.workflow_lease / 3;
   options.retention = config_.workflow_retention;
   options.listen_dsn = parts.workflow_pool->options().dsn;
-  auto engine = std::make_unique<saga::Engine>(parts.workflow_store.get(), options);
-  OP_RETURN_IF_ERROR(engine->Register(saga::PlaceOrderWorkflow(participants)));
-  OP_RETURN_IF_ERROR(engine->Register(saga::RefundOrderWorkflow(participants)));
+  auto engine =
+      std::make_unique<saga::Engine>(parts.workflow_store.get(), options, &parts.saga_metrics);
+  OP_RETURN_IF_ERROR(engine->Register(saga::PlaceOrderWorkflow(participants, workflow_options)));
+  OP_RETURN_IF_ERROR(engine->Register(saga::RefundOrderWorkflow(participants, workflow_options)));
+  parts.saga_metrics.AddStore(parts.workflow_store.get());
   OP_RETURN_IF_ERROR(engine->Start());
   {
     absl::MutexLock lock(&parts.shutdown_mu);

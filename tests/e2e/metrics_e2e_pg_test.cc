@@ -1,7 +1,8 @@
 // End to end: the real `order_platform` binary serves Prometheus metrics over HTTP. A few calls
 // (OK and failing ones) are made over gRPC, /metrics is fetched like Prometheus would, the
 // expected series and label values are checked, and `promtool check metrics` must accept the
-// scrape.
+// scrape. A second server places orders that confirm, are declined and run out of stock, and its
+// saga engine and order outcome metrics are checked.
 //
 // Usage: metrics_e2e_pg_test <path to order_platform>   (or ORDER_PLATFORM_BIN)
 #include <arpa/inet.h>
@@ -371,6 +372,160 @@ TEST(MetricsE2eTest, ServerServesGrpcDatabaseBusinessAndProcessMetricsThatPromto
   const std::string log = server.Log();
   EXPECT_TRUE(absl::StrContains(log, "\"msg\":\"metrics endpoint started\"")) << log;
   EXPECT_TRUE(absl::StrContains(log, absl::StrCat("\"port\":\"", metrics_port, "\""))) << log;
+}
+
+orders::v1::CreateOrderRequest SagaOrder(const std::string& request_id, const std::string& token,
+                                         const std::string& sku, int quantity) {
+  orders::v1::CreateOrderRequest request;
+  request.set_request_id(request_id);
+  request.set_customer_id("saga-metrics-customer");
+  request.set_payment_token(token);
+  orders::v1::OrderItem* item = request.add_items();
+  item->set_sku(sku);
+  item->set_quantity(quantity);
+  item->mutable_unit_price()->set_currency_code("USD");
+  item->mutable_unit_price()->set_amount_minor(500);
+  return request;
+}
+
+TEST(MetricsE2eTest, SagaEngineAndOrderOutcomesAreCountedByWorkflowStepAndReason) {
+  const std::string dsn = testing::CreateTestDatabase("e2e_saga_metrics");
+  const int port = FreePort();
+  const int metrics_port = FreePort();
+  Server server({"serve", "--database_url=" + dsn, absl::StrCat("--listen=127.0.0.1:", port),
+                 absl::StrCat("--metrics_listen=127.0.0.1:", metrics_port), "--auto_migrate",
+                 "--shutdown_grace=5s"});
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                           grpc::InsecureChannelCredentials(), arguments);
+  ASSERT_TRUE(WaitServing(channel)) << server.Log();
+
+  // Before any order: the registered workflow types' series exist at zero.
+  {
+    const std::string text = HttpGet(metrics_port, "/metrics").body;
+    EXPECT_EQ(SampleValue(text, "order_platform_workflows_finished_total",
+                          {{"workflow", "RefundOrder"}, {"outcome", "completed"}}),
+              0)
+        << text;
+    EXPECT_EQ(SampleValue(text, "order_platform_orders_rejected_total", {{"reason", "other"}}), 0);
+  }
+
+  auto inventory_stub = inventory::v1::InventoryService::NewStub(channel);
+  for (const auto& [sku, on_hand] :
+       {std::make_pair("SAGA-PLENTY", 10), std::make_pair("SAGA-SCARCE", 1)}) {
+    inventory::v1::UpsertProductRequest product;
+    product.set_request_id(absl::StrCat("product-", sku));
+    product.set_sku(sku);
+    product.set_name(absl::StrCat("Product ", sku));
+    product.mutable_unit_price()->set_currency_code("USD");
+    product.mutable_unit_price()->set_amount_minor(500);
+    product.set_on_hand(on_hand);
+    inventory::v1::Product stored;
+    ASSERT_TRUE(inventory_stub->UpsertProduct(Context().get(), product, &stored).ok());
+  }
+
+  // One order confirms, one is declined (compensated: its stock is released), one asks for more
+  // than there is (failed: nothing to compensate).
+  auto orders_stub = orders::v1::OrderService::NewStub(channel);
+  std::vector<std::string> order_ids;
+  for (const orders::v1::CreateOrderRequest& request :
+       {SagaOrder("saga-approve", "tok_approve", "SAGA-PLENTY", 2),
+        SagaOrder("saga-decline", "tok_decline", "SAGA-PLENTY", 1),
+        SagaOrder("saga-scarce", "tok_approve", "SAGA-SCARCE", 5)}) {
+    orders::v1::CreateOrderResponse created;
+    grpc::Status status = orders_stub->CreateOrder(Context().get(), request, &created);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    order_ids.push_back(created.order().order_id());
+  }
+
+  // Scrape until the three workflows have ended (the confirmed order's after its capture).
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    text = HttpGet(metrics_port, "/metrics").body;
+    if (SampleValue(text, "order_platform_workflows_finished_total", {{"workflow", "PlaceOrder"}})
+            .value_or(0) >= 3) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const auto value = [&](const std::string& name, const std::map<std::string, std::string>& l) {
+    return SampleValue(text, name, l).value_or(-1);
+  };
+  auto with = [](std::map<std::string, std::string> labels, const char* key, const char* v) {
+    labels[key] = v;
+    return labels;
+  };
+  const std::map<std::string, std::string> place = {{"workflow", "PlaceOrder"}};
+
+  // Workflows, by type and outcome.
+  EXPECT_EQ(value("order_platform_workflows_started_total", place), 3) << server.Log();
+  EXPECT_EQ(value("order_platform_workflows_finished_total", with(place, "outcome", "completed")),
+            1);
+  EXPECT_EQ(value("order_platform_workflows_finished_total", with(place, "outcome", "compensated")),
+            1);
+  EXPECT_EQ(value("order_platform_workflows_finished_total", with(place, "outcome", "failed")), 1);
+  EXPECT_EQ(
+      value("order_platform_workflows_finished_total", with(place, "outcome", "needs_attention")),
+      0);
+  EXPECT_EQ(value("order_platform_workflow_duration_seconds_count", place), 3);
+  EXPECT_EQ(value("order_platform_workflows_started_total", {{"workflow", "RefundOrder"}}), 0);
+  EXPECT_EQ(value("order_platform_workflow_lease_takeovers_total", place), 0);
+
+  // Steps and compensations.
+  const auto step = [&](const char* name) { return with(place, "step", name); };
+  EXPECT_EQ(value("order_platform_workflow_step_attempts_total",
+                  with(step("reserve_stock"), "outcome", "succeeded")),
+            2);
+  EXPECT_EQ(value("order_platform_workflow_step_attempts_total",
+                  with(step("reserve_stock"), "outcome", "failed")),
+            1);
+  EXPECT_EQ(value("order_platform_workflow_step_attempts_total",
+                  with(step("authorize_payment"), "outcome", "succeeded")),
+            2);
+  EXPECT_EQ(value("order_platform_workflow_step_attempts_total",
+                  with(step("confirm_order"), "outcome", "succeeded")),
+            1);
+  EXPECT_EQ(value("order_platform_workflow_step_attempts_total",
+                  with(step("commit_reservation"), "outcome", "succeeded")),
+            1);
+  EXPECT_EQ(value("order_platform_workflow_step_duration_seconds_count", step("reserve_stock")), 3);
+  EXPECT_EQ(value("order_platform_workflow_retries_total", step("reserve_stock")), 0);
+  EXPECT_EQ(
+      value("order_platform_workflow_compensations_total",
+            {{"workflow", "PlaceOrder"}, {"compensation", "release_stock"}, {"outcome", "ok"}}),
+      1);
+  EXPECT_EQ(
+      value("order_platform_workflow_compensations_total",
+            {{"workflow", "PlaceOrder"}, {"compensation", "void_payment"}, {"outcome", "ok"}}),
+      1);
+  EXPECT_EQ(value("order_platform_workflow_compensations_total", {{"outcome", "failed"}}), 0);
+
+  // Orders confirmed and rejected, by reason.
+  EXPECT_EQ(value("order_platform_orders_created_total", {{"currency", "USD"}}), 3);
+  EXPECT_EQ(value("order_platform_orders_confirmed_total", {}), 1);
+  EXPECT_EQ(value("order_platform_orders_rejected_total", {{"reason", "payment_declined"}}), 1);
+  EXPECT_EQ(value("order_platform_orders_rejected_total", {{"reason", "out_of_stock"}}), 1);
+  EXPECT_EQ(value("order_platform_orders_rejected_total", {{"reason", "other"}}), 0);
+
+  // Gauges read from the workflow store: nothing left running, nothing for an operator.
+  for (const char* status : {"running", "waiting", "compensating", "needs_attention"}) {
+    EXPECT_GE(value("order_platform_workflows", {{"status", status}}), 0) << status << "\n" << text;
+  }
+  EXPECT_EQ(value("order_platform_workflows", {{"status", "needs_attention"}}), 0);
+  EXPECT_GE(value("order_platform_workflow_dispatch_lag_seconds", {}), 0);
+
+  for (const std::string& id : order_ids) EXPECT_FALSE(absl::StrContains(text, id)) << id;
+  EXPECT_FALSE(absl::StrContains(text, "saga-metrics-customer"));
+  auto [promtool_code, promtool_output] = Promtool(text);
+  EXPECT_EQ(promtool_code, 0) << promtool_output;
+
+  orders_stub.reset();
+  inventory_stub.reset();
+  channel.reset();
+  EXPECT_EQ(server.Terminate(), 0);
 }
 
 TEST(MetricsE2eTest, RefusesToStartWhenTheMetricsAddressIsTaken) {

@@ -1,7 +1,8 @@
 // Metrics without a database: gRPC server and client interceptors over a real in-process channel
 // to the real OrderService handler (in-memory repository), canonical code names, the process
-// collector, build info, business events from the domain services, and the database observer fed
-// by a pool whose server cannot be reached. Values are read back from the text a scrape returns.
+// collector, build info, business events from the domain services, the database observer fed
+// by a pool whose server cannot be reached, and the saga engine's observer. Values are read back
+// from the text a scrape returns.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -17,17 +18,20 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "db/pg_workflow_store.h"
 #include "db/pool.h"
 #include "db/transaction.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "order_platform/orders/v1/orders.grpc.pb.h"
+#include "saga/workflows/order_workflows.h"
 #include "services/inventory/inventory_service.h"
 #include "services/inventory/memory_inventory_repository.h"
 #include "services/metrics/business_metrics.h"
 #include "services/metrics/db_metrics.h"
 #include "services/metrics/grpc_metrics.h"
 #include "services/metrics/metrics_registry.h"
+#include "services/metrics/saga_metrics.h"
 #include "services/orders/memory_order_repository.h"
 #include "services/orders/order_handler.h"
 #include "services/orders/order_service.h"
@@ -357,6 +361,178 @@ TEST(BusinessMetricsTest, ReservationFailuresAreCountedByReasonAndCancellations)
   EXPECT_EQ(SampleValue(text, "order_platform_order_value_minor_total", {{"currency", "JPY"}}),
             500);
   EXPECT_EQ(SampleValue(text, "order_platform_orders_cancelled_total"), 1);
+}
+
+TEST(BusinessMetricsTest, ConfirmationsAndRejectionsByReasonStartAtZero) {
+  MetricsRegistry registry;
+  BusinessMetrics business(registry);
+  const auto rejected = [&](const char* reason) {
+    return SampleValue(registry.Scrape(), "order_platform_orders_rejected_total",
+                       {{"reason", reason}})
+        .value_or(-1);
+  };
+  for (const char* reason :
+       {"out_of_stock", "unknown_product", "payment_declined", "payment_failed", "other"}) {
+    EXPECT_EQ(rejected(reason), 0) << reason;
+  }
+  EXPECT_EQ(SampleValue(registry.Scrape(), "order_platform_orders_confirmed_total"), 0);
+
+  BusinessEvents& events = business;
+  events.OrderConfirmed();
+  events.OrderConfirmed();
+  events.OrderRejected(OrderRejection::kPaymentDeclined);
+  events.OrderRejected(OrderRejection::kOutOfStock);
+  events.OrderRejected(OrderRejection::kPaymentDeclined);
+  EXPECT_EQ(SampleValue(registry.Scrape(), "order_platform_orders_confirmed_total"), 2);
+  EXPECT_EQ(rejected("payment_declined"), 2);
+  EXPECT_EQ(rejected("out_of_stock"), 1);
+  EXPECT_EQ(rejected("other"), 0);
+}
+
+TEST(BusinessMetricsTest, PlaceOrderRejectionReasonsMapToTheFixedSet) {
+  using saga::PlaceOrderRejection;
+  EXPECT_EQ(PlaceOrderRejection("out of stock: SCARCE has 1 available, 3 requested"),
+            OrderRejection::kOutOfStock);
+  EXPECT_EQ(PlaceOrderRejection("unknown product: NO-SUCH-SKU"), OrderRejection::kUnknownProduct);
+  EXPECT_EQ(PlaceOrderRejection("payment declined: card declined"),
+            OrderRejection::kPaymentDeclined);
+  EXPECT_EQ(PlaceOrderRejection("payment declined: insufficient funds"),
+            OrderRejection::kPaymentDeclined);
+  EXPECT_EQ(PlaceOrderRejection("payment could not be authorized: gateway unavailable"),
+            OrderRejection::kPaymentFailed);
+  EXPECT_EQ(PlaceOrderRejection("could not reserve stock: database unavailable"),
+            OrderRejection::kOther);
+  EXPECT_EQ(PlaceOrderRejection("workflow deadline exceeded"), OrderRejection::kOther);
+  EXPECT_EQ(PlaceOrderRejection(""), OrderRejection::kOther);
+  EXPECT_EQ(PlaceOrderRejection("out of stockroom"), OrderRejection::kOther);
+  EXPECT_EQ(OrderRejectionName(OrderRejection::kPaymentFailed), "payment_failed");
+}
+
+TEST(SagaMetricsTest, RegisteredWorkflowTypesStartAtZeroForEveryOutcome) {
+  MetricsRegistry registry;
+  SagaMetrics saga_metrics(registry);
+  saga::EngineObserver& observer = saga_metrics;
+  observer.WorkflowRegistered(saga::kPlaceOrderType);
+  observer.WorkflowRegistered(saga::kRefundOrderType);
+  observer.WorkflowRegistered(saga::kRefundOrderType);  // Twice: same series.
+
+  const std::string text = registry.Scrape();
+  for (const char* type : {saga::kPlaceOrderType, saga::kRefundOrderType}) {
+    const Labels workflow = {{"workflow", type}};
+    EXPECT_EQ(SampleValue(text, "order_platform_workflows_started_total", workflow), 0) << type;
+    EXPECT_EQ(SampleValue(text, "order_platform_workflow_lease_takeovers_total", workflow), 0);
+    EXPECT_EQ(SampleValue(text, "order_platform_workflow_duration_seconds_count", workflow), 0);
+    for (const char* outcome :
+         {"completed", "compensated", "cancelled", "failed", "needs_attention"}) {
+      EXPECT_EQ(SampleValue(text, "order_platform_workflows_finished_total",
+                            With(workflow, "outcome", outcome)),
+                0)
+          << type << " " << outcome;
+    }
+  }
+  // Without a store there are no gauges (rather than wrong ones).
+  EXPECT_EQ(text.find("order_platform_workflows{"), std::string::npos);
+  EXPECT_EQ(text.find("order_platform_workflow_dispatch_lag_seconds"), std::string::npos);
+}
+
+TEST(SagaMetricsTest, EngineReportsAreCountedByWorkflowStepAndOutcome) {
+  MetricsRegistry registry;
+  SagaMetrics saga_metrics(registry);
+  saga::EngineObserver& observer = saga_metrics;
+  observer.WorkflowRegistered("PlaceOrder");
+  observer.WorkflowStarted("PlaceOrder");
+  observer.WorkflowStarted("PlaceOrder");
+  observer.StepAttempt("PlaceOrder", "reserve_stock", "succeeded", absl::Milliseconds(2));
+  observer.StepAttempt("PlaceOrder", "authorize_payment", "retry", absl::Milliseconds(1));
+  observer.StepAttempt("PlaceOrder", "authorize_payment", "retry", absl::Milliseconds(1));
+  observer.StepAttempt("PlaceOrder", "authorize_payment", "succeeded", absl::Milliseconds(3));
+  observer.StepAttempt("PlaceOrder", "confirm_order", "failed", absl::Milliseconds(40));
+  observer.CompensationAttempt("PlaceOrder", "void_payment", false);
+  observer.CompensationAttempt("PlaceOrder", "void_payment", true);
+  observer.CompensationAttempt("PlaceOrder", "release_stock", true);
+  observer.LeaseTakeover("PlaceOrder");
+  observer.WorkflowFinished("PlaceOrder", "completed", absl::Milliseconds(50));
+  observer.WorkflowFinished("PlaceOrder", "compensated", absl::Seconds(3));
+  // A type this process does not run (e.g. a row written by a newer build) is "other".
+  observer.WorkflowStarted("ShipOrder");
+  observer.WorkflowFinished("ShipOrder", "needs_attention", absl::Seconds(1));
+
+  const std::string text = registry.Scrape();
+  const Labels place = {{"workflow", "PlaceOrder"}};
+  EXPECT_EQ(SampleValue(text, "order_platform_workflows_started_total", place), 2);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflows_finished_total",
+                        With(place, "outcome", "completed")),
+            1);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflows_finished_total",
+                        With(place, "outcome", "compensated")),
+            1);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflows_finished_total",
+                        With(place, "outcome", "failed")),
+            0);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_duration_seconds_count", place), 2);
+  EXPECT_NEAR(*SampleValue(text, "order_platform_workflow_duration_seconds_sum", place), 3.05,
+              1e-9);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_duration_seconds_bucket",
+                        With(place, "le", "0.05")),
+            1);
+
+  const Labels authorize = {{"workflow", "PlaceOrder"}, {"step", "authorize_payment"}};
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_step_attempts_total",
+                        With(authorize, "outcome", "retry")),
+            2);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_step_attempts_total",
+                        With(authorize, "outcome", "succeeded")),
+            1);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_step_attempts_total",
+                        With(authorize, "outcome", "failed")),
+            0);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_retries_total", authorize), 2);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_step_duration_seconds_count", authorize), 3);
+  const Labels confirm = {{"workflow", "PlaceOrder"}, {"step", "confirm_order"}};
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_step_attempts_total",
+                        With(confirm, "outcome", "failed")),
+            1);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_retries_total", confirm), 0);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_step_duration_seconds_bucket",
+                        With(confirm, "le", "0.05")),
+            1);
+
+  const Labels void_payment = {{"workflow", "PlaceOrder"}, {"compensation", "void_payment"}};
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_compensations_total",
+                        With(void_payment, "outcome", "ok")),
+            1);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_compensations_total",
+                        With(void_payment, "outcome", "failed")),
+            1);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_compensations_total",
+                        {{"compensation", "release_stock"}, {"outcome", "failed"}}),
+            0);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflow_lease_takeovers_total", place), 1);
+
+  const Labels other = {{"workflow", "other"}};
+  EXPECT_EQ(SampleValue(text, "order_platform_workflows_started_total", other), 1);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflows_finished_total",
+                        With(other, "outcome", "needs_attention")),
+            1);
+  EXPECT_EQ(text.find("ShipOrder"), std::string::npos);
+}
+
+TEST(SagaMetricsTest, UnreadableStoreLeavesTheGaugesOutOfTheScrape) {
+  MetricsRegistry registry;
+  SagaMetrics saga_metrics(registry);
+  saga_metrics.WorkflowRegistered(saga::kPlaceOrderType);
+  db::PoolOptions options;
+  options.dsn = "postgresql://op@127.0.0.1:1/nothing";  // Port 1: connection refused.
+  options.size = 1;
+  db::ConnectionPool pool(options);
+  db::PgWorkflowStore store(&pool);
+  saga_metrics.AddStore(&store);
+  const std::string text = registry.Scrape();
+  EXPECT_EQ(text.find("order_platform_workflows{"), std::string::npos);
+  EXPECT_EQ(text.find("order_platform_workflow_dispatch_lag_seconds"), std::string::npos);
+  EXPECT_EQ(SampleValue(text, "order_platform_workflows_started_total",
+                        {{"workflow", saga::kPlaceOrderType}}),
+            0);
 }
 
 TEST(DbMetricsTest, UnreachableDatabaseIsACheckoutAndAConnectionError) {
