@@ -286,6 +286,13 @@ int64_t MicrosOr(absl::Time t, int64_t fallback) {
                                                                   : absl::ToUnixMicros(t);
 }
 
+// FAILED_PRECONDITION for an operator action on a workflow that already ended.
+absl::Status RefuseFinished(const WorkflowRecord& w) {
+  if (!IsTerminal(w.status)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("workflow ", w.id, " is already ", saga::WorkflowStatusName(w.status)));
+}
+
 absl::StatusOr<WorkflowRecord> LockedWorkflow(pqxx::transaction_base& tx, const std::string& id) {
   pqxx::result r = Exec(tx, kSelectWorkflowForUpdate, id);
   if (r.empty()) return NotFound("workflow", id);
@@ -529,10 +536,7 @@ absl::StatusOr<WorkflowRecord> PgWorkflowStore::RequestCancel(const std::string&
   WorkflowRecord out;
   OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
     OP_ASSIGN_OR_RETURN(out, LockedWorkflow(tx, workflow_id));
-    if (IsTerminal(out.status)) {
-      return absl::FailedPreconditionError(absl::StrCat("workflow ", workflow_id, " is already ",
-                                                        saga::WorkflowStatusName(out.status)));
-    }
+    OP_RETURN_IF_ERROR(RefuseFinished(out));
     if (out.past_pivot) {
       return absl::FailedPreconditionError(absl::StrCat(
           "workflow ", workflow_id, " is past its pivot step and can only run to completion"));
@@ -553,10 +557,7 @@ absl::StatusOr<WorkflowRecord> PgWorkflowStore::Signal(const std::string& workfl
   WorkflowRecord out;
   OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
     OP_ASSIGN_OR_RETURN(out, LockedWorkflow(tx, workflow_id));
-    if (IsTerminal(out.status)) {
-      return absl::FailedPreconditionError(absl::StrCat("workflow ", workflow_id, " is already ",
-                                                        saga::WorkflowStatusName(out.status)));
-    }
+    OP_RETURN_IF_ERROR(RefuseFinished(out));
     Exec(tx, kInsertSignal, workflow_id, name, Hex(payload), request_id);
     Exec(tx, kWakeWaiting, workflow_id);
     return absl::OkStatus();

@@ -145,26 +145,6 @@ void Engine::ScheduleLocalWake(absl::Duration delay) {
   next_local_wake_ = std::min(next_local_wake_, absl::Now() + delay);
 }
 
-bool Engine::WaitIdle(absl::Duration timeout) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (absl::Now() < give_up) {
-    bool local_idle;
-    {
-      absl::MutexLock lock(&mu_);
-      local_idle = active_ == 0 && queue_.empty();
-    }
-    if (local_idle) {
-      absl::StatusOr<db::StatusCounts> counts = store_.CountByStatus();
-      if (counts.ok() && (*counts)[WorkflowStatus::kRunning] == 0 &&
-          (*counts)[WorkflowStatus::kCompensating] == 0) {
-        return true;
-      }
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return false;
-}
-
 void Engine::DispatchLoop() {
   while (true) {
     int free_slots = 0;
@@ -189,7 +169,6 @@ void Engine::DispatchLoop() {
       continue;
     }
     absl::MutexLock lock(&mu_);
-    last_claim_empty_ = claimed->empty();
     for (db::ClaimedWorkflow& c : *claimed) {
       if (c.workflow.lease_epoch == 1) observer_.WorkflowStarted(c.workflow.type);
       if (c.takeover) observer_.LeaseTakeover(c.workflow.type);

@@ -74,10 +74,6 @@ class Engine {
   // Wakes the dispatcher (e.g. right after a local start).
   void Poke();
 
-  // Blocks until no workflow is runnable now and none is running here, or `timeout` passes.
-  // For tests and benchmarks. Returns false on timeout.
-  bool WaitIdle(absl::Duration timeout);
-
   const std::string& owner() const { return options_.owner; }
   db::PgWorkflowStore& store() { return store_; }
 
@@ -116,7 +112,6 @@ class Engine {
   absl::Time next_local_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::vector<db::ClaimedWorkflow> queue_ ABSL_GUARDED_BY(mu_);
   int active_ ABSL_GUARDED_BY(mu_) = 0;  // Claimed and not yet finished.
-  bool last_claim_empty_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
 
   std::vector<std::thread> threads_;

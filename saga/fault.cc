@@ -45,12 +45,6 @@ FaultSpec& Spec() {
 
 }  // namespace
 
-void SetFaultForTesting(absl::string_view spec_text) {
-  FaultSpec& spec = Spec();
-  absl::MutexLock lock(&spec.mu);
-  Parse(spec, spec_text);
-}
-
 void FaultPoint(absl::string_view point) {
   FaultSpec& spec = Spec();
   if (!spec.enabled.load(std::memory_order_relaxed)) return;

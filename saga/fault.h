@@ -16,7 +16,4 @@ namespace order_platform::saga {
 // Aborts the process if the configured fault point is `point` and its count is reached.
 void FaultPoint(absl::string_view point);
 
-// Overrides the environment (tests in-process). Empty disables.
-void SetFaultForTesting(absl::string_view spec);
-
 }  // namespace order_platform::saga
