@@ -50,8 +50,10 @@ constexpr Statement kInsertOrderWithWorkflow{
     "orders.insert_with_workflow",
     OP_INSERT_ORDER_CTES
     ", w AS ("
-    "  INSERT INTO saga.workflows (id, type, business_key, input, status)"
-    "  SELECT $13, $14, o.id::text, decode($15, 'hex'), 'running' FROM o RETURNING id)"
+    "  INSERT INTO saga.workflows (id, type, business_key, input, status, owner, lease_epoch,"
+    "    lease_expires_at)"
+    "  SELECT $13, $14, o.id::text, decode($15, 'hex'), 'running', " OP_START_LEASE("$16", "$17")
+    "  FROM o RETURNING id)"
     " SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") ","
     " (SELECT count(*) FROM w) FROM o"};
 
@@ -168,7 +170,8 @@ absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order&
                            order.workflow_id, order.payment_token, order.request_id,
                            static_cast<int64_t>(order.request_fingerprint), sku_array,
                            quantity_array, price_array, launch.id, launch.type,
-                           absl::BytesToHexString(launch.input))
+                           absl::BytesToHexString(launch.input), launch.owner,
+                           absl::ToInt64Milliseconds(launch.lease))
                     : Exec(tx, kInsertOrder, order.id, order.customer_id,
                            OrderStatusName(order.status), order.total.currency, order.total.minor,
                            order.workflow_id, order.payment_token, order.request_id,
@@ -188,7 +191,7 @@ absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order&
         result.created = false;
         return absl::OkStatus();
       }));
-  if (result.created && started_) started_();
+  if (result.created && started_) started_(launch);
   return result;
 }
 

@@ -34,10 +34,10 @@ class PgOrderRepository final : public orders::OrderRepository {
   // Makes Create start the order's workflow in the same statement that inserts the order (no
   // order without its saga, no saga without its order). `launch` describes the workflow for an
   // order. Call before serving; not thread-safe with Create.
-  // `started` (may be empty) runs after the commit of each new order, e.g. to wake a local
-  // coordinator at once.
+  // `started` (may be empty) runs after the commit of each new order with the workflow it
+  // started, e.g. to hand it to a local coordinator (saga::Engine::OfferLease / Adopt).
   void SetWorkflowLauncher(std::function<WorkflowStart(const orders::Order&)> launch,
-                           std::function<void()> started = {}) {
+                           std::function<void(const WorkflowStart&)> started = {}) {
     launch_ = std::move(launch);
     started_ = std::move(started);
   }
@@ -45,7 +45,7 @@ class PgOrderRepository final : public orders::OrderRepository {
  private:
   ConnectionPool& pool_;
   std::function<WorkflowStart(const orders::Order&)> launch_;
-  std::function<void()> started_;
+  std::function<void(const WorkflowStart&)> started_;
 };
 
 }  // namespace order_platform::db

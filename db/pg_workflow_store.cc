@@ -98,14 +98,18 @@ StepRecord StepFromRow(const pqxx::row& row) {
   "UPDATE saga.workflows SET updated_at = now()" extra_set                                     \
   " WHERE id = $1 AND owner = $2 AND lease_epoch = $3 RETURNING id"
 
+// An unowned start is announced (NOTIFY) for any worker; one inserted under the starter's own
+// lease ($6 owner, $7 lease ms) is not: the starter runs it.
 constexpr Statement kStartWorkflow{
     "saga.start",
     "WITH w AS ("
-    "  INSERT INTO saga.workflows (id, type, business_key, input, status, deadline_at)"
+    "  INSERT INTO saga.workflows (id, type, business_key, input, status, deadline_at, owner,"
+    "    lease_epoch, lease_expires_at)"
     "  VALUES ($1, $2, $3, decode($4, 'hex'), 'running',"
-    "          CASE WHEN $5::bigint < 0 THEN NULL ELSE now() + $5 * interval '1 millisecond' END)"
-    "  ON CONFLICT (id) DO NOTHING RETURNING id) "
-    "SELECT w.id, pg_notify('saga_runnable', w.id) FROM w"};
+    "          CASE WHEN $5::bigint < 0 THEN NULL ELSE now() + $5 * interval '1 millisecond' END,"
+    "          " OP_START_LEASE("$6", "$7") ")"
+    "  ON CONFLICT (id) DO NOTHING RETURNING id, owner) "
+    "SELECT w.id, CASE WHEN w.owner IS NULL THEN pg_notify('saga_runnable', w.id) END FROM w"};
 
 constexpr Statement kClaim{
     "saga.claim",
@@ -179,6 +183,41 @@ constexpr Statement kFencePivot{
 constexpr Statement kCancelRequested{
     "saga.cancel_requested", "SELECT cancel_requested FROM saga.workflows WHERE id = $1"};
 
+// Step rows as parallel arrays ($4..$18), inserted or updated in one statement. `f` is the fenced
+// workflow row (no row: fenced, nothing written). started/finished are microseconds before now()
+// (-1: now() for started, NULL or now() by status for finished).
+#define OP_UPSERT_STEPS                                                                          \
+  "INSERT INTO saga.steps AS s (workflow_id, seq, name, kind, status, attempts, result,"          \
+  " error_code, error_message, compensation, compensation_args, pivot, compensates_seq,"          \
+  " started_at, finished_at, next_attempt_at) "                                                   \
+  "SELECT f.id, t.seq, t.name, t.kind, t.status, t.attempts, decode(t.result, 'hex'),"            \
+  " t.error_code, t.error_message, t.compensation, decode(t.args, 'hex'), t.pivot,"               \
+  " t.compensates_seq,"                                                                           \
+  " CASE WHEN t.started_us < 0 THEN now() ELSE now() - t.started_us * interval '1 microsecond' END," \
+  " CASE WHEN t.status NOT IN ('succeeded', 'failed') THEN NULL WHEN t.finished_us < 0 THEN now()" \
+  "   ELSE now() - t.finished_us * interval '1 microsecond' END,"                                 \
+  " CASE WHEN t.retry_ms < 0 THEN NULL ELSE now() + t.retry_ms * interval '1 millisecond' END "   \
+  "FROM f, unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],"          \
+  "  $10::int[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::int[], $16::bigint[],"  \
+  "  $17::bigint[], $18::bigint[]) AS t(seq, name, kind, status, attempts, result, error_code,"   \
+  "  error_message, compensation, args, pivot, compensates_seq, started_us, finished_us,"         \
+  "  retry_ms) "                                                                                  \
+  "ON CONFLICT (workflow_id, seq) DO UPDATE SET status = EXCLUDED.status,"                        \
+  " attempts = EXCLUDED.attempts, result = EXCLUDED.result, error_code = EXCLUDED.error_code,"    \
+  " error_message = EXCLUDED.error_message, finished_at = EXCLUDED.finished_at,"                  \
+  " next_attempt_at = EXCLUDED.next_attempt_at"
+
+// Fenced: the workflow row is touched (and marked past its pivot when $19) only under the lease.
+constexpr Statement kWriteSteps{
+    "saga.write_steps",
+    "WITH f AS (" OP_FENCE(", past_pivot = past_pivot OR $19") "), s AS (" OP_UPSERT_STEPS ")"
+    " SELECT id FROM f"};
+// Inside a transaction whose first statement already checked the fence ($2, $3 and $19 unused).
+constexpr Statement kWriteStepsInFence{
+    "saga.write_steps_in_fence",
+    "WITH f AS (SELECT $1::text AS id, $2::text AS owner, $3::bigint AS epoch, $19::bool AS pivot) "
+    OP_UPSERT_STEPS};
+
 constexpr Statement kUpsertStepSucceeded{
     "saga.upsert_step_succeeded",
     "INSERT INTO saga.steps (workflow_id, seq, name, kind, status, attempts, result, pivot,"
@@ -204,11 +243,14 @@ constexpr Statement kBeginCompensation{
     " failure_reason = " OP_COMPENSATION_REASON
     " WHERE id = $1 AND owner = $2 AND lease_epoch = $3 RETURNING failure_reason"};
 
-constexpr Statement kFinish{
+// The end of a workflow with its last checkpoints: $19 status, $20 reason, $21 result.
+constexpr Statement kFinishWithSteps{
     "saga.finish",
-    OP_FENCE(", status = $4, status_reason = $5, result = decode($6, 'hex'), owner = NULL,"
+    "WITH f AS ("
+    OP_FENCE(", status = $19, status_reason = $20, result = decode($21, 'hex'), owner = NULL,"
              " lease_expires_at = NULL,"
-             " finished_at = CASE WHEN $4 = 'needs_attention' THEN NULL ELSE now() END")};
+             " finished_at = CASE WHEN $19 = 'needs_attention' THEN NULL ELSE now() END")
+    "), s AS (" OP_UPSERT_STEPS ") SELECT id FROM f"};
 
 constexpr Statement kRelease{"saga.release",
                              OP_FENCE(", owner = NULL, lease_expires_at = NULL")};
@@ -299,6 +341,72 @@ absl::StatusOr<WorkflowRecord> LockedWorkflow(pqxx::transaction_base& tx, const 
   return WorkflowFromRow(r[0]);
 }
 
+int64_t MicrosAgo(absl::Time t, absl::Time now) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return -1;
+  return std::max<int64_t>(0, absl::ToInt64Microseconds(now - t));
+}
+
+// The step rows of OP_UPSERT_STEPS as its array parameters ($4..$18).
+struct StepArrays {
+  std::string seq, name, kind, status, attempts, result, error_code, error_message, compensation,
+      args, pivot, compensates_seq, started, finished, retry;
+  bool pivot_done = false;  // A succeeded pivot is among them.
+};
+
+StepArrays ArraysOf(const std::vector<StepRecord>& steps) {
+  std::vector<int64_t> seq, attempts, error_code, compensates_seq, started, finished, retry;
+  std::vector<std::string> name, kind, status, result, error_message, compensation, args;
+  StepArrays out;
+  out.pivot = "{";
+  const absl::Time now = absl::Now();
+  for (const StepRecord& step : steps) {
+    seq.push_back(step.seq);
+    name.push_back(step.name);
+    kind.push_back(std::string(saga::StepKindName(step.kind)));
+    status.push_back(std::string(saga::StepStatusName(step.status)));
+    attempts.push_back(step.attempts);
+    result.push_back(Hex(step.result));
+    error_code.push_back(static_cast<int>(step.error_code));
+    error_message.push_back(step.error_message);
+    compensation.push_back(step.compensation);
+    args.push_back(Hex(step.compensation_args));
+    if (out.pivot.size() > 1) out.pivot.push_back(',');
+    out.pivot.push_back(step.pivot ? 't' : 'f');
+    compensates_seq.push_back(step.compensates_seq);
+    started.push_back(MicrosAgo(step.started_at, now));
+    finished.push_back(MicrosAgo(step.finished_at, now));
+    retry.push_back(step.next_attempt_at == absl::InfinitePast()
+                        ? -1
+                        : std::max<int64_t>(0, Millis(step.next_attempt_at - now)));
+    out.pivot_done = out.pivot_done || (step.pivot && step.status == saga::StepStatus::kSucceeded);
+  }
+  out.pivot.push_back('}');
+  out.seq = IntArray(seq);
+  out.name = TextArray(name);
+  out.kind = TextArray(kind);
+  out.status = TextArray(status);
+  out.attempts = IntArray(attempts);
+  out.result = TextArray(result);
+  out.error_code = IntArray(error_code);
+  out.error_message = TextArray(error_message);
+  out.compensation = TextArray(compensation);
+  out.args = TextArray(args);
+  out.compensates_seq = IntArray(compensates_seq);
+  out.started = IntArray(started);
+  out.finished = IntArray(finished);
+  out.retry = IntArray(retry);
+  return out;
+}
+
+// Runs an OP_UPSERT_STEPS statement for `steps`; `more` are its parameters from $19 on.
+template <typename... More>
+pqxx::result ExecWriteSteps(pqxx::transaction_base& tx, const Statement& statement,
+                            const Fence& fence, const StepArrays& a, const More&... more) {
+  return Exec(tx, statement, fence.workflow_id, fence.owner, fence.epoch, a.seq, a.name, a.kind,
+              a.status, a.attempts, a.result, a.error_code, a.error_message, a.compensation,
+              a.args, a.pivot, a.compensates_seq, a.started, a.finished, a.retry, more...);
+}
+
 }  // namespace
 
 absl::Status CancelRequested() {
@@ -320,7 +428,7 @@ absl::StatusOr<bool> PgWorkflowStore::StartInTransaction(pqxx::transaction_base&
   const int64_t timeout_ms =
       start.timeout == absl::InfiniteDuration() ? -1 : Millis(start.timeout);
   pqxx::result r = Exec(tx, kStartWorkflow, start.id, start.type, start.business_key,
-                        Hex(start.input), timeout_ms);
+                        Hex(start.input), timeout_ms, start.owner, Millis(start.lease));
   return !r.empty();
 }
 
@@ -381,6 +489,17 @@ absl::Status PgWorkflowStore::InsertStep(const Fence& fence, const StepRecord& s
       });
 }
 
+absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<StepRecord>& steps) {
+  if (steps.empty()) return absl::OkStatus();
+  return RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
+        const StepArrays arrays = ArraysOf(steps);
+        return ExecWriteSteps(tx, kWriteSteps, fence, arrays, arrays.pivot_done).empty()
+                   ? Fenced(fence)
+                   : absl::OkStatus();
+      });
+}
+
 absl::Status PgWorkflowStore::SaveStep(const Fence& fence, const StepRecord& step,
                                        std::optional<absl::Duration> retry_delay) {
   const bool pivot_done = step.pivot && step.status == saga::StepStatus::kSucceeded;
@@ -435,7 +554,8 @@ absl::Status PgWorkflowStore::Suspend(const Fence& fence, WorkflowStatus status,
 
 absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
     const Fence& fence, const StepRecord& step,
-    absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn) {
+    absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn,
+    const std::vector<StepRecord>& pending) {
   std::string result;
   OP_RETURN_IF_ERROR(
       RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
@@ -450,8 +570,17 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
           return Fenced(fence);
         }
         OP_ASSIGN_OR_RETURN(result, fn(tx));
-        Exec(tx, kUpsertStepSucceeded, fence.workflow_id, step.seq, step.name,
-             saga::StepKindName(step.kind), step.attempts, Hex(result), step.pivot);
+        std::vector<StepRecord> rows = pending;
+        StepRecord done = step;
+        done.status = saga::StepStatus::kSucceeded;
+        done.result = result;
+        done.error_code = absl::StatusCode::kOk;
+        done.error_message.clear();
+        done.finished_at = absl::InfinitePast();  // now()
+        done.next_attempt_at = absl::InfinitePast();
+        rows.push_back(std::move(done));
+        const StepArrays arrays = ArraysOf(rows);
+        ExecWriteSteps(tx, kWriteStepsInFence, fence, arrays, arrays.pivot_done);
         return absl::OkStatus();
       }));
   return result;
@@ -493,16 +622,21 @@ absl::StatusOr<std::string> PgWorkflowStore::BeginCompensation(const Fence& fenc
 absl::Status PgWorkflowStore::Finish(
     const Fence& fence, const saga::FinishInfo& info, const std::string& result,
     const std::function<absl::Status(pqxx::transaction_base&, const saga::FinishInfo&)>&
-        on_finish) {
-  return RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-    if (Exec(tx, kFinish, fence.workflow_id, fence.owner, fence.epoch,
-             saga::WorkflowStatusName(info.status), info.reason, Hex(result))
-            .empty()) {
-      return Fenced(fence);
-    }
-    if (on_finish) OP_RETURN_IF_ERROR(on_finish(tx, info));
-    return absl::OkStatus();
-  });
+        on_finish,
+    const std::vector<StepRecord>& pending) {
+  const StepArrays arrays = ArraysOf(pending);
+  const std::string status(saga::WorkflowStatusName(info.status));
+  // Without a hook: one autocommit statement (the end and the last checkpoints together).
+  return RunTransaction(
+      pool_, {.mode = on_finish ? TxMode::kReadCommitted : TxMode::kAutocommit},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        if (ExecWriteSteps(tx, kFinishWithSteps, fence, arrays, status, info.reason, Hex(result))
+                .empty()) {
+          return Fenced(fence);
+        }
+        if (on_finish) OP_RETURN_IF_ERROR(on_finish(tx, info));
+        return absl::OkStatus();
+      });
 }
 
 absl::Status PgWorkflowStore::Release(const Fence& fence) {

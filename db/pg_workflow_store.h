@@ -21,6 +21,12 @@ namespace order_platform::db {
 // Channel on which new or newly runnable work is announced (LISTEN/NOTIFY).
 inline constexpr const char* kWorkflowChannel = "saga_runnable";
 
+// The owner, lease_epoch and lease_expires_at values of a workflow inserted under its starter's
+// lease (owner parameter empty: unowned), for the INSERTs that start workflows.
+#define OP_START_LEASE(owner, lease_ms)                                                       \
+  "nullif(" owner "::text, ''), CASE WHEN " owner " = '' THEN 0 ELSE 1 END,"                  \
+  " CASE WHEN " owner " = '' THEN NULL ELSE now() + " lease_ms "::bigint * interval '1 millisecond' END"
+
 // The identity under which a worker writes for a workflow it leased.
 struct Fence {
   std::string workflow_id;
@@ -41,6 +47,11 @@ struct WorkflowStart {
   std::string business_key;
   std::string input;
   absl::Duration timeout = absl::InfiniteDuration();
+  // When set, the workflow is inserted already leased to this owner (epoch 1) for `lease`: the
+  // starting process runs it at once, without a claim (see Engine::OfferLease). Empty: inserted
+  // unleased, for any worker to claim.
+  std::string owner;
+  absl::Duration lease = absl::ZeroDuration();
 };
 
 struct ClaimedWorkflow {
@@ -93,6 +104,11 @@ class PgWorkflowStore {
 
   // Inserts a new step row. Fenced.
   absl::Status InsertStep(const Fence& fence, const saga::StepRecord& step);
+  // Writes several step rows (new ones inserted, existing ones updated) in one statement: the
+  // engine's batched checkpoints. A succeeded pivot marks the workflow past its pivot. Each row's
+  // started_at / finished_at (this process's clock, InfinitePast when unset) is recorded as that
+  // long before the database's now(). Fenced.
+  absl::Status WriteSteps(const Fence& fence, const std::vector<saga::StepRecord>& steps);
   // Updates a step row's status, attempts, result and error; `retry_delay` (from the database
   // clock) sets next_attempt_at. A succeeded pivot step marks the workflow past its pivot. Fenced.
   absl::Status SaveStep(const Fence& fence, const saga::StepRecord& step,
@@ -105,11 +121,13 @@ class PgWorkflowStore {
   // Parks the workflow in `status` until `delay` from now and releases the lease. Fenced.
   absl::Status Suspend(const Fence& fence, saga::WorkflowStatus status, absl::Duration delay);
   // Runs `fn` and records `step` as succeeded with fn's result in one transaction (local step:
-  // business write + checkpoint commit together). fn's error rolls everything back and is
-  // returned. Fenced. A pivot step is refused with CancelRequested() once a cancel was requested.
+  // business write + checkpoint commit together), together with the `pending` checkpoints of
+  // earlier steps (as WriteSteps). fn's error rolls everything back and is returned. Fenced. A
+  // pivot step is refused with CancelRequested() once a cancel was requested.
   absl::StatusOr<std::string> RunLocalStep(
       const Fence& fence, const saga::StepRecord& step,
-      absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn);
+      absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn,
+      const std::vector<saga::StepRecord>& pending = {});
   // Consumes the oldest pending signal `signal_name` and records it as `step`'s result, in one
   // transaction. nullopt when none is pending. Fenced.
   absl::StatusOr<std::optional<std::string>> ConsumeSignal(const Fence& fence,
@@ -120,11 +138,12 @@ class PgWorkflowStore {
   absl::StatusOr<std::string> BeginCompensation(const Fence& fence, const std::string& cause,
                                                 const std::string& reason);
   // Records a terminal status (or needs-attention), releases the lease, and runs `on_finish` in
-  // the same transaction. Fenced.
+  // the same transaction, together with the `pending` checkpoints (as WriteSteps). Fenced.
   absl::Status Finish(
       const Fence& fence, const saga::FinishInfo& info, const std::string& result,
       const std::function<absl::Status(pqxx::transaction_base&, const saga::FinishInfo&)>&
-          on_finish);
+          on_finish,
+      const std::vector<saga::StepRecord>& pending = {});
   // Releases the lease of a workflow this worker stops running (shutdown), keeping it runnable.
   absl::Status Release(const Fence& fence);
 

@@ -62,8 +62,35 @@ WorkflowContext::WorkflowContext(db::PgWorkflowStore* store, EngineObserver* obs
 
 absl::Status WorkflowContext::Stopped() const { return stop_status_; }
 
+std::vector<StepRecord> WorkflowContext::TakePending() {
+  std::vector<StepRecord> out;
+  out.swap(pending_);
+  return out;
+}
+
+absl::Status WorkflowContext::FlushPending() {
+  if (pending_.empty()) return absl::OkStatus();
+  OP_RETURN_IF_ERROR(Persist(store_.WriteSteps(fence_, pending_)));
+  pending_.clear();
+  FaultPoint("after_checkpoint");
+  return absl::OkStatus();
+}
+
+absl::Status WorkflowContext::WriteWithPending(StepRecord step) {
+  std::vector<StepRecord> rows = TakePending();
+  const bool outcome = !rows.empty() || step.status == StepStatus::kSucceeded ||
+                       step.status == StepStatus::kFailed;
+  rows.push_back(std::move(step));
+  OP_RETURN_IF_ERROR(Persist(store_.WriteSteps(fence_, rows)));
+  if (outcome) FaultPoint("after_checkpoint");  // A step's outcome is durable.
+  return absl::OkStatus();
+}
+
 absl::Status WorkflowContext::Suspend(absl::Duration delay, bool persisted) {
-  if (!persisted) OP_RETURN_IF_ERROR(Persist(store_.Suspend(fence_, WorkflowStatus::kWaiting, delay)));
+  if (!persisted) {
+    OP_RETURN_IF_ERROR(FlushPending());
+    OP_RETURN_IF_ERROR(Persist(store_.Suspend(fence_, WorkflowStatus::kWaiting, delay)));
+  }
   suspended_ = true;
   suspend_delay_ = delay;
   stop_status_ = SuspendedStatus();
@@ -149,8 +176,9 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     step.compensation_args = options.compensation_args;
     step.pivot = options.pivot;
     if (!options.compensation.empty()) {
-      // The obligation to compensate is durable before the call is issued.
-      OP_RETURN_IF_ERROR(Persist(store_.InsertStep(fence_, step)));
+      // The obligation to compensate is durable before the call is issued (with the buffered
+      // checkpoints of the steps before it).
+      OP_RETURN_IF_ERROR(WriteWithPending(step));
       row_exists = true;
     }
   }
@@ -170,9 +198,15 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     step.result = *result;
     step.error_code = absl::StatusCode::kOk;
     step.error_message.clear();
-    OP_RETURN_IF_ERROR(Persist(row_exists ? store_.SaveStep(fence_, step)
-                                          : store_.InsertStep(fence_, step)));
-    FaultPoint("after_checkpoint");
+    step.next_attempt_at = absl::InfinitePast();
+    if (!row_exists) step.started_at = started;
+    step.finished_at = absl::Now();
+    if (options.pivot) {
+      // Passing the pivot changes what a cancel may do: recorded before anything else happens.
+      OP_RETURN_IF_ERROR(WriteWithPending(step));
+    } else {
+      pending_.push_back(step);
+    }
     past_pivot_ = past_pivot_ || options.pivot;
     return result;
   }
@@ -183,15 +217,17 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     observer_.StepAttempt(type_, options.name, "retry", took);
     const absl::Duration delay = policy.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
+    OP_RETURN_IF_ERROR(FlushPending());
     OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
                                                          WorkflowStatus::kWaiting, delay)));
     return Suspend(delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
   step.status = StepStatus::kFailed;
-  OP_RETURN_IF_ERROR(
-      Persist(row_exists ? store_.SaveStep(fence_, step) : store_.InsertStep(fence_, step)));
-  FaultPoint("after_checkpoint");
+  step.next_attempt_at = absl::InfinitePast();
+  if (!row_exists) step.started_at = started;
+  step.finished_at = absl::InfinitePast();
+  OP_RETURN_IF_ERROR(WriteWithPending(step));
   return result.status();
 }
 
@@ -220,9 +256,10 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
   step.attempts++;
   FaultPoint("before_local_commit");
   const absl::Time started = absl::Now();
-  absl::StatusOr<std::string> result = store_.RunLocalStep(fence_, step, fn);
+  absl::StatusOr<std::string> result = store_.RunLocalStep(fence_, step, fn, pending_);
   const absl::Duration took = absl::Now() - started;
   if (result.ok()) {
+    pending_.clear();
     observer_.StepAttempt(type_, options.name, "succeeded", took);
     FaultPoint("after_checkpoint");
     past_pivot_ = past_pivot_ || options.pivot;
@@ -240,20 +277,22 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
     observer_.StepAttempt(type_, options.name, "retry", took);
     const absl::Duration delay = options.retry.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
+    OP_RETURN_IF_ERROR(FlushPending());
     OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
                                                          WorkflowStatus::kWaiting, delay)));
     return Suspend(delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
   step.status = StepStatus::kFailed;
-  OP_RETURN_IF_ERROR(
-      Persist(row_exists ? store_.SaveStep(fence_, step) : store_.InsertStep(fence_, step)));
+  step.next_attempt_at = absl::InfinitePast();
+  OP_RETURN_IF_ERROR(WriteWithPending(step));
   return result.status();
 }
 
 absl::Status WorkflowContext::Sleep(const std::string& name, absl::Duration duration) {
   const StepRecord* recorded = nullptr;
   OP_RETURN_IF_ERROR(Begin(name, StepKind::kTimer, &recorded));
+  OP_RETURN_IF_ERROR(FlushPending());
   if (recorded == nullptr) {
     StepRecord step;
     step.seq = next_seq_;
@@ -281,6 +320,7 @@ absl::StatusOr<std::string> WorkflowContext::WaitForSignal(const std::string& si
   const std::string name = absl::StrCat("signal:", signal_name);
   const StepRecord* recorded = nullptr;
   OP_RETURN_IF_ERROR(Begin(name, StepKind::kSignal, &recorded));
+  OP_RETURN_IF_ERROR(FlushPending());
   if (recorded != nullptr && recorded->status == StepStatus::kSucceeded) return recorded->result;
   if (recorded != nullptr && recorded->status == StepStatus::kFailed) return recorded->error();
 

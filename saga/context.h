@@ -11,6 +11,14 @@
 // from the recorded one at the same position is reported as non-determinism and the workflow is
 // parked for an operator (NEEDS_ATTENTION).
 //
+// Batched checkpoints: a remote step's success is not written on its own. It is buffered and
+// written with the workflow's next write — the next step's compensation obligation, a local
+// step's transaction, a suspension, or the end of the workflow — so a 5-step saga spends one
+// engine transaction per compensable step plus one to finish. This is safe because remote steps
+// are idempotent by key (guarantee 4): a crash before the buffer is written re-runs the call,
+// which returns the recorded outcome; and an obligation row written before the call keeps the
+// step compensable meanwhile. Failures, retries and pivot steps are written at once.
+//
 // Suspension: when a step must wait (a retry's backoff, a timer, a signal not yet sent) the
 // context records the wake-up time and returns a "suspended" status; every later call returns it
 // too, and the engine ignores what the function returns. Workflow code just propagates errors
@@ -22,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
@@ -102,6 +111,11 @@ class WorkflowContext {
   // The wake-up delay of a suspension (for the engine's local timer).
   absl::Duration suspend_delay() const { return suspend_delay_; }
 
+  // Buffered checkpoints not yet written. The engine writes them with the workflow's end
+  // (TakePending) or on their own (FlushPending) before any other write of its own.
+  std::vector<StepRecord> TakePending();
+  absl::Status FlushPending();
+
  private:
   // Common prologue of every durable call: the next seq and its recorded row, if any. Returns a
   // non-OK status when the run must unwind (suspended, fenced, cancelled, non-deterministic).
@@ -111,6 +125,8 @@ class WorkflowContext {
   absl::Status Suspend(absl::Duration delay, bool persisted = true);
   absl::Status Stopped() const;
   absl::Status Persist(absl::Status write);
+  // Writes `step` together with the buffered checkpoints, in one statement.
+  absl::Status WriteWithPending(StepRecord step);
   absl::Status CheckBoundary();
 
   db::PgWorkflowStore& store_;
@@ -122,6 +138,7 @@ class WorkflowContext {
   const std::string cancel_reason_;
   std::map<int, StepRecord> history_;
   std::shared_ptr<RunSignals> signals_;
+  std::vector<StepRecord> pending_;  // Succeeded remote steps whose checkpoint is buffered.
   int next_seq_ = 0;
   bool past_pivot_ = false;
   bool suspended_ = false;

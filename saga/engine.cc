@@ -108,7 +108,7 @@ void Engine::Stop(absl::Duration grace) {
     // `grace`, then signal them as if their leases were lost (they stop writing).
     auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; };
     const int queued = static_cast<int>(queue_.size());
-    std::vector<db::ClaimedWorkflow> unstarted;
+    std::deque<db::ClaimedWorkflow> unstarted;
     unstarted.swap(queue_);
     active_ -= queued;
     for (const db::ClaimedWorkflow& c : unstarted) running_.erase(c.workflow.id);
@@ -138,6 +138,51 @@ absl::StatusOr<bool> Engine::StartWorkflow(const db::WorkflowStart& start) {
 void Engine::Poke() {
   absl::MutexLock lock(&mu_);
   poked_ = true;
+}
+
+void Engine::OfferLease(db::WorkflowStart* start) {
+  absl::MutexLock lock(&mu_);
+  if (!started_ || stopping_ || static_cast<int>(queue_.size()) >= options_.workers) return;
+  if (definitions_.find(start->type) == definitions_.end()) return;
+  start->owner = options_.owner;
+  start->lease = options_.lease;
+}
+
+void Engine::Adopt(const db::WorkflowStart& start) {
+  if (start.owner != options_.owner) {
+    Poke();
+    return;
+  }
+  db::ClaimedWorkflow claimed;
+  WorkflowRecord& w = claimed.workflow;
+  w.id = start.id;
+  w.type = start.type;
+  w.business_key = start.business_key;
+  w.input = start.input;
+  w.status = WorkflowStatus::kRunning;
+  w.owner = start.owner;
+  w.lease_epoch = 1;
+  w.created_at = absl::Now();
+  w.deadline_at = start.timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                             : w.created_at + start.timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      observer_.WorkflowStarted(w.type);
+      EnqueueLocked(std::move(claimed));
+      return;
+    }
+  }
+  // Stopping: give the lease back so another worker need not wait for it to expire.
+  (void)store_.Release({start.id, start.owner, 1});
+}
+
+void Engine::EnqueueLocked(db::ClaimedWorkflow claimed) {
+  active_++;
+  auto signals = std::make_shared<RunSignals>();
+  signals->cancel_requested = claimed.workflow.cancel_requested;
+  running_[claimed.workflow.id] = Running{claimed.workflow.type, std::move(signals)};
+  queue_.push_back(std::move(claimed));
 }
 
 void Engine::ScheduleLocalWake(absl::Duration delay) {
@@ -172,10 +217,7 @@ void Engine::DispatchLoop() {
     for (db::ClaimedWorkflow& c : *claimed) {
       if (c.workflow.lease_epoch == 1) observer_.WorkflowStarted(c.workflow.type);
       if (c.takeover) observer_.LeaseTakeover(c.workflow.type);
-      active_++;
-      running_[c.workflow.id] = Running{c.workflow.type, std::make_shared<RunSignals>()};
-      running_[c.workflow.id].signals->cancel_requested = c.workflow.cancel_requested;
-      queue_.push_back(std::move(c));
+      EnqueueLocked(std::move(c));
     }
     // A full batch suggests more is runnable: claim again as soon as a slot frees up.
     if (static_cast<int>(claimed->size()) == free_slots) poked_ = true;
@@ -193,7 +235,7 @@ void Engine::WorkerLoop() {
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;  // Stopping.
       claimed = std::move(queue_.front());
-      queue_.erase(queue_.begin());
+      queue_.pop_front();
     }
     RunSegment(claimed);
     absl::MutexLock lock(&mu_);
@@ -285,11 +327,14 @@ void Engine::RetentionLoop() {
 
 void Engine::FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* definition,
                             const WorkflowRecord& workflow, WorkflowStatus status,
-                            const std::string& reason, const std::string& result) {
+                            const std::string& reason, const std::string& result,
+                            const std::vector<StepRecord>& pending) {
   FinishInfo info{workflow.id, workflow.business_key, workflow.input, status, reason};
   static const std::function<absl::Status(pqxx::transaction_base&, const FinishInfo&)> kNoHook;
+  const bool hook = definition != nullptr && definition->on_finish &&
+                    (!definition->on_finish_applies || definition->on_finish_applies(status));
   absl::Status finished =
-      store_.Finish(fence, info, result, definition != nullptr ? definition->on_finish : kNoHook);
+      store_.Finish(fence, info, result, hook ? definition->on_finish : kNoHook, pending);
   if (!finished.ok()) {
     LogWorkflow(LogLevel::kWarning, "could not record the workflow's end; it will be re-run",
                 workflow.id, finished.message());
@@ -361,25 +406,30 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
     ScheduleLocalWake(context.suspend_delay());
     return;
   }
+  // The buffered checkpoints of the last steps are written with the workflow's end, or before
+  // compensation begins.
   if (context.nondeterministic()) {
     FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kNeedsAttention,
-                   std::string(result.status().message()), "");
+                   std::string(result.status().message()), "", context.TakePending());
     return;
   }
   if (context.cancelled()) {
+    if (!context.FlushPending().ok()) return;  // Fenced or database down: re-run later.
     begin_compensation("cancelled", "cancelled");
     return;
   }
   if (result.ok()) {
-    FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kCompleted, "", *result);
+    FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kCompleted, "", *result,
+                   context.TakePending());
     return;
   }
   const std::string reason(result.status().message());
   if (context.past_pivot()) {
     FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kNeedsAttention,
-                   absl::StrCat("failed after the pivot: ", reason), "");
+                   absl::StrCat("failed after the pivot: ", reason), "", context.TakePending());
     return;
   }
+  if (!context.FlushPending().ok()) return;
   begin_compensation("failed", reason);
 }
 

@@ -16,6 +16,7 @@
 // attention. Terminal statuses are recorded together with the definition's on_finish hook.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -74,6 +75,15 @@ class Engine {
   // Wakes the dispatcher (e.g. right after a local start).
   void Poke();
 
+  // Start-and-run: a process that starts a workflow can run it itself without a claim round
+  // trip. OfferLease fills in `start`'s owner and lease when this engine runs and has room
+  // (queued work below the worker count); the caller inserts the workflow leased so, and after
+  // the commit hands it over with Adopt. Unowned starts (no room, or a start that did not
+  // commit) are claimed as usual; a lease never adopted (process died) expires and is claimed.
+  void OfferLease(db::WorkflowStart* start);
+  // Runs a workflow inserted under a lease from OfferLease; for an unowned start just pokes.
+  void Adopt(const db::WorkflowStart& start);
+
   const std::string& owner() const { return options_.owner; }
   db::PgWorkflowStore& store() { return store_; }
 
@@ -96,8 +106,11 @@ class Engine {
                   const WorkflowRecord& workflow, const std::string& cause);
   void FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* definition,
                       const WorkflowRecord& workflow, WorkflowStatus status,
-                      const std::string& reason, const std::string& result);
+                      const std::string& reason, const std::string& result,
+                      const std::vector<StepRecord>& pending = {});
   void ScheduleLocalWake(absl::Duration delay);
+  // Queues a leased workflow for the workers.
+  void EnqueueLocked(db::ClaimedWorkflow claimed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   db::PgWorkflowStore& store_;
   EngineOptions options_;
@@ -110,7 +123,7 @@ class Engine {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_local_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  std::vector<db::ClaimedWorkflow> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<db::ClaimedWorkflow> queue_ ABSL_GUARDED_BY(mu_);
   int active_ ABSL_GUARDED_BY(mu_) = 0;  // Claimed and not yet finished.
   std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
 

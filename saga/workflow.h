@@ -128,6 +128,9 @@ struct WorkflowDefinition {
   // business state (e.g. the order's status) and the workflow's status commit together. May be
   // empty.
   std::function<absl::Status(pqxx::transaction_base&, const FinishInfo&)> on_finish;
+  // The terminal statuses on_finish has work for (empty: all). For the others the end is
+  // recorded in one autocommit statement instead of a transaction.
+  std::function<bool(WorkflowStatus)> on_finish_applies;
   // Called once that transaction has committed, on the worker thread, for effects outside the
   // database (e.g. business metrics). Not called when recording the end failed; the workflow is
   // then re-run. Must be fast and must not throw. May be empty.

@@ -377,6 +377,9 @@ WorkflowDefinition PlaceOrderWorkflow(const OrderParticipants& participants,
   def.compensation_retry = UntilDone();
   def.compensation_max_attempts = 8;
   def.on_finish = FinishPlaceOrder;
+  def.on_finish_applies = [](WorkflowStatus status) {
+    return OrderStatusAtEnd(status).has_value();
+  };
   def.after_finish = [events = options.events](const FinishInfo& info) {
     if (events != nullptr && OrderStatusAtEnd(info.status) == OrderStatus::kRejected) {
       events->OrderRejected(PlaceOrderRejection(info.reason));

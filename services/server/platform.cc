@@ -194,7 +194,15 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
     parts.workflow_store = std::make_unique<db::PgWorkflowStore>(parts.workflow_pool.get());
     Platform* self = platform.get();
     auto poke = [self] { self->PokeCoordinator(); };
-    parts.order_repository->SetWorkflowLauncher(saga::PlaceOrderStart, poke);
+    // Each new order's PlaceOrder workflow is inserted leased to this process's coordinator
+    // when it has room, and handed to it after the commit: no claim, no queueing delay.
+    parts.order_repository->SetWorkflowLauncher(
+        [self](const orders::Order& order) {
+          db::WorkflowStart start = saga::PlaceOrderStart(order);
+          self->OfferLease(&start);
+          return start;
+        },
+        [self](const db::WorkflowStart& start) { self->AdoptWorkflow(start); });
     parts.order_workflows =
         std::make_unique<saga::EngineOrderWorkflows>(parts.workflow_store.get(), poke);
     parts.order_service->SetWorkflows(parts.order_workflows.get(), config.cancel_wait);
@@ -202,6 +210,8 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
         std::make_unique<saga::WorkflowServiceHandler>(parts.workflow_store.get(), poke);
   }
   if (urls.count("payments")) {
+    // Counts for tok_transient_<N> / tok_void_fails_<N> live in the payments database, so they
+    // survive restarts and are shared by replicas.
     parts.gateway = std::make_unique<payments::SimulatedGateway>();
     parts.payment_repository = std::make_unique<db::PgPaymentRepository>(pool_for("payments"));
     parts.payment_service = std::make_unique<payments::PaymentService>(
@@ -277,14 +287,21 @@ absl::Status Platform::Start() {
 
 absl::Status Platform::StartCoordinator() {
   Parts& parts = *parts_;
-  const std::string self = absl::StrCat("127.0.0.1:", port_);
-  // Participants are always reached over gRPC, in this process or another (grpc_client_*).
-  parts.inventory_channel = metrics::CreateInstrumentedChannel(
-      config_.inventory_target.empty() ? self : config_.inventory_target,
-      grpc::InsecureChannelCredentials(), {}, &parts.grpc_client_metrics);
-  parts.payments_channel = metrics::CreateInstrumentedChannel(
-      config_.payments_target.empty() ? self : config_.payments_target,
-      grpc::InsecureChannelCredentials(), {}, &parts.grpc_client_metrics);
+  // Participants are always reached over gRPC (instrumented: grpc_client_*): in another process
+  // over the network, in this one over gRPC's in-process transport, which goes through the same
+  // server path (interceptors, deadlines, status codes) without sockets and HTTP/2 framing.
+  auto channel_to = [&](const std::string& target) {
+    if (!target.empty()) {
+      return metrics::CreateInstrumentedChannel(target, grpc::InsecureChannelCredentials(), {},
+                                                &parts.grpc_client_metrics);
+    }
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+    factories.push_back(parts.grpc_client_metrics.NewInterceptorFactory());
+    return server_->experimental().InProcessChannelWithInterceptors(grpc::ChannelArguments(),
+                                                                    std::move(factories));
+  };
+  parts.inventory_channel = channel_to(config_.inventory_target);
+  parts.payments_channel = channel_to(config_.payments_target);
   parts.inventory_stub = inventory::v1::InventoryService::NewStub(parts.inventory_channel);
   parts.payments_stub = payments::v1::PaymentService::NewStub(parts.payments_channel);
   saga::OrderParticipants participants{parts.inventory_stub.get(), parts.payments_stub.get()};
@@ -313,6 +330,16 @@ absl::Status Platform::StartCoordinator() {
 void Platform::PokeCoordinator() {
   absl::MutexLock lock(&parts_->shutdown_mu);
   if (parts_->engine != nullptr) parts_->engine->Poke();
+}
+
+void Platform::OfferLease(db::WorkflowStart* start) {
+  absl::MutexLock lock(&parts_->shutdown_mu);
+  if (parts_->engine != nullptr) parts_->engine->OfferLease(start);
+}
+
+void Platform::AdoptWorkflow(const db::WorkflowStart& start) {
+  absl::MutexLock lock(&parts_->shutdown_mu);
+  if (parts_->engine != nullptr) parts_->engine->Adopt(start);
 }
 
 void Platform::Shutdown() {

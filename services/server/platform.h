@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "db/pg_workflow_store.h"
 #include "db/pool.h"
 
 namespace order_platform::server {
@@ -82,6 +83,10 @@ class Platform {
   void Wait();
   // Wakes the saga coordinator (if this process runs one) to look for runnable work.
   void PokeCoordinator();
+  // Start-and-run for workflows this process starts (saga::Engine::OfferLease / Adopt); without
+  // a running coordinator OfferLease leaves the start unowned and AdoptWorkflow just pokes.
+  void OfferLease(db::WorkflowStart* start);
+  void AdoptWorkflow(const db::WorkflowStart& start);
 
  private:
   struct Parts;

@@ -1,6 +1,7 @@
 // The saga engine against PostgreSQL with toy workflows: replay, durable retries, compensation
 // in reverse order, pivot, cancellation, signals, timers, idempotent start, operator retry,
-// fencing of a stale worker, and several engines sharing one schema.
+// fencing of a stale worker, several engines sharing one schema, start-and-run (a workflow
+// inserted under its starter's lease) and batched checkpoints (written with the next write).
 #include <atomic>
 #include <map>
 #include <set>
@@ -384,6 +385,124 @@ TEST_F(SagaEngineTest, StartWithAnExistingIdKeepsTheFirstWorkflow) {
   EXPECT_EQ(w.result, "a");
   EXPECT_EQ(engine.StartWorkflow({"Nope", "wf-x", "", ""}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SagaEngineTest, StartAndRunHandsTheWorkflowToItsStarterWithoutAClaim) {
+  // No LISTEN and a poll interval past the test: only the hand-over can run the workflow.
+  EngineOptions options = Options();
+  options.listen_dsn.clear();
+  options.poll_interval = absl::Hours(1);
+  Engine& engine = NewEngine({ToyDefinition()}, options);
+  db::WorkflowStart start{"Toy", "wf-adopted", "", "ab"};
+  engine.OfferLease(&start);
+  ASSERT_EQ(start.owner, engine.owner());
+  ASSERT_TRUE(*store_->Start(start));
+  absl::StatusOr<WorkflowRecord> leased = store_->Get("wf-adopted", false);
+  ASSERT_TRUE(leased.ok());
+  EXPECT_EQ(leased->owner, engine.owner());
+  EXPECT_EQ(leased->lease_epoch, 1);
+  engine.Adopt(start);
+  WorkflowRecord w = AwaitSettled("wf-adopted", absl::Seconds(10));
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w.result, "ab");
+  EXPECT_EQ(w.lease_epoch, 1);  // Never claimed.
+  EXPECT_EQ(ledger_.Count("wf-adopted/sa"), 1);
+
+  // An unowned start: Adopt only pokes, and the dispatcher claims it.
+  db::WorkflowStart unowned{"Toy", "wf-unowned", "", "a"};
+  ASSERT_TRUE(*store_->Start(unowned));
+  engine.Adopt(unowned);  // Just a poke; the dispatcher claims it.
+  EXPECT_EQ(AwaitSettled("wf-unowned", absl::Seconds(10)).status, WorkflowStatus::kCompleted);
+}
+
+TEST_F(SagaEngineTest, ALeaseFromAStarterThatDiedExpiresAndAnotherEngineRunsIt) {
+  db::WorkflowStart start{"Toy", "wf-orphan", "", "ab"};
+  start.owner = "starter-that-died";
+  start.lease = absl::Milliseconds(300);
+  ASSERT_TRUE(*store_->Start(start));
+  NewEngine();
+  WorkflowRecord w = AwaitSettled("wf-orphan");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w.lease_epoch, 2);  // Taken over from the starter's epoch 1.
+  EXPECT_EQ(ledger_.Count("wf-orphan/sa"), 1);
+}
+
+// Remote steps without compensation around a local step and a signal wait, to see where each
+// buffered checkpoint lands.
+WorkflowDefinition BufferedDefinition(Ledger* ledger) {
+  WorkflowDefinition def;
+  def.type = "Buffered";
+  def.run = [ledger](WorkflowContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+    auto remote = [&](const std::string& name) {
+      StepOptions options;
+      options.name = name;
+      return ctx.Step(options, [&](const StepCall& call) -> absl::StatusOr<std::string> {
+        ledger->Record(call.idempotency_key);
+        return name + "-done";
+      });
+    };
+    OP_RETURN_IF_ERROR(remote("a").status());
+    StepOptions local;
+    local.name = "local";
+    OP_RETURN_IF_ERROR(ctx.LocalStep(local, [&](pqxx::transaction_base& tx)
+                                                -> absl::StatusOr<std::string> {
+                            tx.exec("INSERT INTO saga_test_effects VALUES ('" +
+                                    tx.esc(ctx.workflow_id()) + "')");
+                            return std::string("local-done");
+                          }).status());
+    OP_RETURN_IF_ERROR(remote("b").status());
+    OP_ASSIGN_OR_RETURN(std::string go, ctx.WaitForSignal("go", absl::Seconds(20)));
+    OP_ASSIGN_OR_RETURN(std::string c, remote("c"));
+    return go + "/" + c;
+  };
+  return def;
+}
+
+TEST_F(SagaEngineTest, BufferedCheckpointsAreWrittenWithTheNextWrite) {
+  {
+    pqxx::connection conn(dsn_);
+    pqxx::work tx(conn);
+    tx.exec("CREATE TABLE saga_test_effects (workflow_id text NOT NULL)");
+    tx.commit();
+  }
+  Engine& engine = NewEngine({BufferedDefinition(&ledger_)}, Options());
+  ASSERT_TRUE(*engine.StartWorkflow({"Buffered", "wf-buffered", "", ""}));
+  // Waiting for the signal: "a" was written with the local step, "b" with the suspension.
+  absl::StatusOr<WorkflowRecord> waiting;
+  for (int i = 0; i < 500; ++i) {
+    waiting = store_->Get("wf-buffered", true);
+    ASSERT_TRUE(waiting.ok()) << waiting.status();
+    if (waiting->status == WorkflowStatus::kWaiting) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(waiting->status, WorkflowStatus::kWaiting);
+  std::map<std::string, StepRecord> by_name;
+  for (const StepRecord& s : waiting->steps) by_name[s.name] = s;
+  for (const char* name : {"a", "local", "b"}) {
+    ASSERT_EQ(by_name.count(name), 1u) << name;
+    EXPECT_EQ(by_name[name].status, StepStatus::kSucceeded) << name;
+    EXPECT_EQ(by_name[name].attempts, 1) << name;
+    EXPECT_NE(by_name[name].finished_at, absl::InfinitePast()) << name;
+  }
+  EXPECT_EQ(by_name["a"].result, "a-done");
+  EXPECT_EQ(by_name["local"].result, "local-done");
+
+  ASSERT_TRUE(store_->Signal("wf-buffered", "go", "yes", "go-1").ok());
+  engine.Poke();
+  WorkflowRecord w = AwaitSettled("wf-buffered");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w.result, "yes/c-done");
+  // "c" was written with the workflow's end.
+  ASSERT_EQ(w.steps.size(), 5u);
+  EXPECT_EQ(w.steps.back().name, "c");
+  EXPECT_EQ(w.steps.back().status, StepStatus::kSucceeded);
+  EXPECT_EQ(w.steps.back().result, "c-done");
+  for (const char* step : {"a", "b", "c"}) {
+    EXPECT_EQ(ledger_.Count(absl::StrCat("wf-buffered/", step)), 1) << step;
+  }
+  pqxx::connection conn(dsn_);
+  pqxx::nontransaction tx(conn);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM saga_test_effects")[0].as<int>(), 1);
 }
 
 TEST_F(SagaEngineTest, StaleWorkerIsFencedAndTheNewOwnerFinishesOnce) {
