@@ -45,7 +45,7 @@
 #   BENCH_SAGA_PGBENCH_CLIENTS    pgbench clients of the saga ceiling (default BENCH_CLIENTS)
 #   BENCH_SAGA_SKUS=1000      catalog the orders draw their 3 SKUs from (seeded by the tool)
 #   BENCH_COORDINATOR_WORKERS the server's --coordinator_workers (default: the server's, 16)
-#   BENCH_SAGA_BUSINESS_TX=9  business transactions per saga (see README.md), used for the
+#   BENCH_SAGA_BUSINESS_TX=8  business transactions per saga (see README.md), used for the
 #                             engine overhead when pg_stat_statements is not available
 #   BENCH_PGSS=1              private cluster: load pg_stat_statements (restarts PostgreSQL
 #                             once) to count the engine's statements and list the top ones
@@ -115,7 +115,7 @@ wants() { [[ -n "${WANT[$1]:-}" ]]; }
 SAGA_CLIENTS="${BENCH_SAGA_CLIENTS-1 8 32}"
 SAGA_PGBENCH_CLIENTS="${BENCH_SAGA_PGBENCH_CLIENTS:-$CLIENTS}"
 SAGA_SKUS="${BENCH_SAGA_SKUS:-1000}"
-SAGA_BUSINESS_TX="${BENCH_SAGA_BUSINESS_TX:-9}"
+SAGA_BUSINESS_TX="${BENCH_SAGA_BUSINESS_TX:-8}"
 readonly SAGA_STEPS=5  # reserve_stock, authorize_payment, confirm_order, capture_payment, commit_reservation
 SOAK="${BENCH_SOAK:-}"
 SOAK_CLIENTS="${BENCH_SOAK_CLIENTS:-32}"
@@ -540,7 +540,7 @@ function class_of(q) {
   if (q ~ /^WITH o AS/) return "business"
   if (q !~ /saga\.(workflows|steps|signals)/) return "business"
   if (q ~ /^UPDATE saga\.workflows SET updated_at = now\(\), past_pivot/) return "engine_in_tx"
-  if (q ~ /^INSERT INTO saga\.steps \(workflow_id, seq, name, kind, status, attempts, result, pivot,/) return "engine_in_tx"
+  if (q ~ /^WITH f AS \(SELECT \$1::text AS id/) return "engine_in_tx"
   if (q ~ /^SELECT cancel_requested/) return "engine_in_tx"
   if (q ~ /^SELECT w\.id, w\.type/ && q ~ /WHERE w\.id = \$1$/) return "poll"
   if (q ~ /^SELECT s\.seq/) return "poll"
@@ -881,7 +881,7 @@ saga_summary() {
     echo "engine overhead, $( ((PGSS)) && echo "pg_stat_statements: calls of the engine's own-transaction statements" ||
       echo "tx/saga - ${SAGA_BUSINESS_TX} business") (target <= 2 per step)${eng_notes}"
     echo "business tx/saga (tx/saga - engine; ${SAGA_BUSINESS_TX} expected: CreateOrder 1, ReserveStock 1," \
-      "AuthorizePayment 2, confirm_order 1, CapturePayment 3, CommitReservation 1)${biz_notes}"
+      "AuthorizePayment 2, confirm_order 1, CapturePayment 2, CommitReservation 1)${biz_notes}"
     echo "latency p50 by stage, ms (gaps between the workflow's recorded timestamps):${stage_notes}"
     if ((PGSS)); then
       local cls_notes=""
