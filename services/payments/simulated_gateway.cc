@@ -1,6 +1,8 @@
 #include "services/payments/simulated_gateway.h"
 
 #include <algorithm>
+#include <memory>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -8,7 +10,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "services/common/errors.h"
 #include "services/common/validation.h"
+#include "services/payments/memory_simulator_counters.h"
 
 namespace order_platform::payments {
 namespace {
@@ -34,29 +38,37 @@ int64_t NumberAfter(absl::string_view token, absl::string_view prefix) {
 
 }  // namespace
 
+SimulatedGateway::SimulatedGateway()
+    : SimulatedGateway(std::make_unique<MemorySimulatorCounters>()) {}
+
+SimulatedGateway::SimulatedGateway(std::unique_ptr<SimulatorCounters> counters)
+    : counters_(std::move(counters)) {}
+
 std::string SimulatedGateway::ReferenceFor(absl::string_view idempotency_key) {
   return absl::StrFormat("sim_%016x", Fingerprint(idempotency_key));
 }
 
-int SimulatedGateway::CallCount(absl::string_view idempotency_key) const {
-  absl::MutexLock lock(&mu_);
-  auto it = calls_.find(idempotency_key);
-  return it == calls_.end() ? 0 : it->second;
+absl::StatusOr<int64_t> SimulatedGateway::Count(const GatewayRequest& request,
+                                                SimulatorCounter counter) {
+  absl::StatusOr<int64_t> count = counters_->Increment(request.idempotency_key, counter);
+  if (!count.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("simulated gateway: cannot count ", SimulatorCounterName(counter), " of ",
+                     request.idempotency_key, ": ", count.status().ToString()));
+  }
+  return count;
 }
 
 absl::Status SimulatedGateway::Simulate(Kind kind, const GatewayRequest& request) {
-  int call = 0;
-  int void_call = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    call = ++calls_[request.idempotency_key];
-    if (kind == Kind::kVoid) void_call = ++voids_[request.idempotency_key];
-  }
   const absl::string_view token = request.payment_token;
-  if (const int64_t failures = NumberAfter(token, kTransientPrefix);
-      failures >= 0 && call <= failures) {
-    return absl::UnavailableError(absl::StrCat("simulated gateway: transient failure ", call,
-                                               " of ", failures, " for ", request.idempotency_key));
+  // Counted only when the outcome depends on the count (N > 0).
+  if (const int64_t failures = NumberAfter(token, kTransientPrefix); failures > 0) {
+    OP_ASSIGN_OR_RETURN(const int64_t call, Count(request, SimulatorCounter::kCalls));
+    if (call <= failures) {
+      return absl::UnavailableError(absl::StrCat("simulated gateway: transient failure ", call,
+                                                 " of ", failures, " for ",
+                                                 request.idempotency_key));
+    }
   }
   if (const int64_t delay_ms = NumberAfter(token, kSlowPrefix); delay_ms >= 0) {
     const absl::Time done = absl::Now() + absl::Milliseconds(delay_ms);
@@ -74,11 +86,13 @@ absl::Status SimulatedGateway::Simulate(Kind kind, const GatewayRequest& request
     if (token == kVoidFails) {
       return absl::UnavailableError("simulated gateway: voids are failing for this token");
     }
-    if (const int64_t failures = NumberAfter(token, kVoidFailsPrefix);
-        failures >= 0 && void_call <= failures) {
-      return absl::UnavailableError(absl::StrCat("simulated gateway: void failure ", void_call,
-                                                 " of ", failures, " for ",
-                                                 request.idempotency_key));
+    if (const int64_t failures = NumberAfter(token, kVoidFailsPrefix); failures > 0) {
+      OP_ASSIGN_OR_RETURN(const int64_t void_call, Count(request, SimulatorCounter::kVoids));
+      if (void_call <= failures) {
+        return absl::UnavailableError(absl::StrCat("simulated gateway: void failure ", void_call,
+                                                   " of ", failures, " for ",
+                                                   request.idempotency_key));
+      }
     }
   }
   return absl::OkStatus();

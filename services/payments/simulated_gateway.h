@@ -14,36 +14,42 @@
 //   tok_void_fails            approves and captures; every Void fails with UNAVAILABLE
 //   anything else             approves every call
 //
+// "The first N calls per idempotency key" are counted in a SimulatorCounters store
+// (simulator_counters.h): the server gives it PgSimulatorCounters, so the count lives in the
+// payments database, survives a restart (kill -9 included) and is shared by every process on
+// that database. Only tok_transient_<N> and tok_void_fails_<N> with N > 0 are counted; every
+// other token keeps no state at all. If the store fails, the call is UNAVAILABLE (retry with the
+// same key), as a real gateway's transient failure would be.
+//
 // Authorization references are deterministic: "sim_" + 16 hex digits of a stable hash of the
 // idempotency key, so a retried Authorize returns the same reference.
 #pragma once
 
-#include <cstdint>
+#include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "services/payments/payment_gateway.h"
+#include "services/payments/simulator_counters.h"
 
 namespace order_platform::payments {
 
 class SimulatedGateway final : public PaymentGateway {
  public:
-  SimulatedGateway() = default;
+  // Counts in memory (MemorySimulatorCounters): per process, lost on restart. For unit tests.
+  SimulatedGateway();
+  // Counts in `counters` (not null), which this gateway owns.
+  explicit SimulatedGateway(std::unique_ptr<SimulatorCounters> counters);
   SimulatedGateway(const SimulatedGateway&) = delete;
   SimulatedGateway& operator=(const SimulatedGateway&) = delete;
 
-  // All calls are thread-safe; a tok_slow_ call sleeps without holding a lock.
+  // All calls are thread-safe if the counter store is; a tok_slow_ call sleeps without holding a
+  // lock. Errors: UNAVAILABLE (the token's simulated failures, or the counter store failed),
+  // DEADLINE_EXCEEDED (tok_slow_ past the request's deadline).
   absl::StatusOr<AuthorizationResult> Authorize(const GatewayRequest& request) override;
   absl::Status Capture(const GatewayRequest& request) override;
   absl::Status Void(const GatewayRequest& request) override;
   absl::Status Refund(const GatewayRequest& request) override;
-
-  // How many calls (of any kind, failed ones included) were made with `idempotency_key`.
-  // For tests that assert a retry did or did not reach the gateway.
-  int CallCount(absl::string_view idempotency_key) const;
 
   // The reference the simulator returns for `idempotency_key`.
   static std::string ReferenceFor(absl::string_view idempotency_key);
@@ -51,15 +57,15 @@ class SimulatedGateway final : public PaymentGateway {
  private:
   enum class Kind { kAuthorize, kCapture, kVoid, kRefund };
 
-  // Applies the token's behaviour common to every call (counting, transient failures, delay).
+  // Applies the token's behaviour common to every call (transient and void failures, delay).
   // OK when the call should go on to its kind-specific outcome.
   absl::Status Simulate(Kind kind, const GatewayRequest& request);
 
-  mutable absl::Mutex mu_;
-  // Calls seen per idempotency key.
-  absl::flat_hash_map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
-  // Void calls seen per idempotency key (for tok_void_fails_<N>).
-  absl::flat_hash_map<std::string, int> voids_ ABSL_GUARDED_BY(mu_);
+  // Increments (`request.idempotency_key`, `counter`) and returns the new count; UNAVAILABLE
+  // when the store fails.
+  absl::StatusOr<int64_t> Count(const GatewayRequest& request, SimulatorCounter counter);
+
+  const std::unique_ptr<SimulatorCounters> counters_;
 };
 
 }  // namespace order_platform::payments

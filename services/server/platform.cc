@@ -15,6 +15,7 @@
 #include "db/pg_inventory_repository.h"
 #include "db/pg_order_repository.h"
 #include "db/pg_payment_repository.h"
+#include "db/pg_simulator_counters.h"
 #include "services/common/errors.h"
 #include "services/common/log.h"
 #include "services/inventory/inventory_handler.h"
@@ -212,7 +213,8 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   if (urls.count("payments")) {
     // Counts for tok_transient_<N> / tok_void_fails_<N> live in the payments database, so they
     // survive restarts and are shared by replicas.
-    parts.gateway = std::make_unique<payments::SimulatedGateway>();
+    parts.gateway = std::make_unique<payments::SimulatedGateway>(
+        std::make_unique<db::PgSimulatorCounters>(pool_for("payments")));
     parts.payment_repository = std::make_unique<db::PgPaymentRepository>(pool_for("payments"));
     parts.payment_service = std::make_unique<payments::PaymentService>(
         parts.payment_repository.get(), parts.gateway.get(), &parts.business_metrics);

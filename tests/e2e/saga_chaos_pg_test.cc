@@ -22,10 +22,9 @@
 //     nothing left reserved; money conserved: captured total == totals of CONFIRMED orders;
 //   - no workflow non-terminal, none NEEDS_ATTENTION.
 // A summary (orders, outcomes, kills, timings) is printed on stdout, with notes (not failures) for
-// orders rejected although neither their token nor their products refuse them. Expect some for
-// tok_transient_2: the simulated gateway counts a token's failures per server process, so every
-// restarted (or other) process fails its first two calls again and the bounded retries before
-// the pivot can run out.
+// orders rejected although neither their token nor their products refuse them. tok_transient_2
+// fails exactly twice per request however the retries spread over processes and restarts (the
+// simulated gateway counts in the payments database), so a note there points at something else.
 //
 // Usage: saga_chaos_pg_test <path to order_platform> [--chaos_rounds=N] [--chaos_seed=S]
 //   --chaos_rounds  kill/restart rounds; default: ORDER_PLATFORM_CHAOS_ROUNDS, else 20.

@@ -50,6 +50,7 @@
 #include "services/payments/payment_handler.h"
 #include "services/payments/payment_service.h"
 #include "services/payments/simulated_gateway.h"
+#include "tests/support/counting_gateway.h"
 #include "tests/support/grpc_test_server.h"
 #include "tests/support/test_postgres.h"
 
@@ -70,7 +71,8 @@ constexpr absl::Duration kHeartbeat = absl::Milliseconds(500);
 constexpr absl::Duration kCancelWait = absl::Seconds(5);
 constexpr int64_t kUnitPrice = 1250;  // EUR minor units, for every item.
 
-// The simulator, with the option to hold one approved authorization until released.
+// The simulator, with the option to hold one approved authorization until released, and a count
+// of the calls per idempotency key.
 class GatedGateway final : public payments::PaymentGateway {
  public:
   // The next Authorize with `token` that the simulator approves is held (before its result is
@@ -89,7 +91,7 @@ class GatedGateway final : public payments::PaymentGateway {
 
   absl::StatusOr<payments::AuthorizationResult> Authorize(
       const payments::GatewayRequest& request) override {
-    absl::StatusOr<payments::AuthorizationResult> result = sim_.Authorize(request);
+    absl::StatusOr<payments::AuthorizationResult> result = counted_.Authorize(request);
     bool hold = false;
     {
       absl::MutexLock lock(&mu_);
@@ -108,17 +110,23 @@ class GatedGateway final : public payments::PaymentGateway {
     return result;
   }
   absl::Status Capture(const payments::GatewayRequest& request) override {
-    return sim_.Capture(request);
+    return counted_.Capture(request);
   }
-  absl::Status Void(const payments::GatewayRequest& request) override { return sim_.Void(request); }
+  absl::Status Void(const payments::GatewayRequest& request) override {
+    return counted_.Void(request);
+  }
   absl::Status Refund(const payments::GatewayRequest& request) override {
-    return sim_.Refund(request);
+    return counted_.Refund(request);
   }
 
-  const payments::SimulatedGateway& sim() const { return sim_; }
+  // How many calls of any kind reached the simulator with `idempotency_key`.
+  int CallCount(absl::string_view idempotency_key) const {
+    return counted_.CallCount(idempotency_key);
+  }
 
  private:
   payments::SimulatedGateway sim_;
+  testing::CountingGateway counted_{&sim_};
   absl::Mutex mu_;
   std::string gate_token_ ABSL_GUARDED_BY(mu_);
   absl::Notification held_;
@@ -701,8 +709,8 @@ TEST_P(DeclineTest, DeclinedPaymentRejectsReleasesStockAndLeavesPaymentDeclined)
   EXPECT_EQ(payment.status(), pv1::PAYMENT_STATUS_DECLINED);
   EXPECT_EQ(payment.decline_reason(), why);
   // Voiding a declined payment does not reach the gateway.
-  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 0);
-  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/authorize_payment"), 1);
+  EXPECT_EQ(gateway_->CallCount(order.workflow_id() + "/compensate/authorize_payment"), 0);
+  EXPECT_EQ(gateway_->CallCount(order.workflow_id() + "/authorize_payment"), 1);
   ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RELEASED);
   ExpectStock("SHOE", 6, 0);
 }
@@ -734,7 +742,7 @@ TEST_F(OrderSagaTest, TransientGatewayFailuresAreRetriedAndTheOrderConfirms) {
   ASSERT_NE(capture, nullptr);
   EXPECT_EQ(capture->attempts, 3);
   EXPECT_EQ(FindStep(w, "reserve_stock")->attempts, 1);  // Replayed, not re-run, on each retry.
-  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/authorize_payment"), 3);
+  EXPECT_EQ(gateway_->CallCount(order.workflow_id() + "/authorize_payment"), 3);
 
   const pv1::Payment payment = OnlyPayment(order.order_id());
   EXPECT_EQ(payment.status(), pv1::PAYMENT_STATUS_CAPTURED);
@@ -835,7 +843,7 @@ TEST_F(OrderSagaTest, CancelWhileAuthorizeWaitsToRetryReleasesStockAndVoidsPayme
   ASSERT_NE(void_step, nullptr);
   EXPECT_EQ(void_step->status, StepStatus::kSucceeded);
   EXPECT_EQ(void_step->attempts, 6);
-  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 6);
+  EXPECT_EQ(gateway_->CallCount(order.workflow_id() + "/compensate/authorize_payment"), 6);
   const StepRecord* release = FindStep(w, "compensate:reserve_stock");
   ASSERT_NE(release, nullptr);
   EXPECT_EQ(release->status, StepStatus::kSucceeded);
@@ -869,7 +877,7 @@ TEST_F(OrderSagaTest, CancelAfterConfirmRefundsPaymentReturnsStockAndCancels) {
   const pv1::Payment payment = OnlyPayment(order.order_id());
   EXPECT_EQ(payment.status(), pv1::PAYMENT_STATUS_REFUNDED);
   EXPECT_EQ(payment.refunded().amount_minor(), order.total().amount_minor());
-  EXPECT_EQ(gateway_->sim().CallCount(refund.id + "/refund_payment"), 1);
+  EXPECT_EQ(gateway_->CallCount(refund.id + "/refund_payment"), 1);
   ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RETURNED);
   ExpectStock("BIKE", 4, 0);
 
@@ -923,7 +931,7 @@ TEST_F(CompensationTest, VoidFailingTwiceIsRetriedUntilThePaymentIsVoided) {
   ASSERT_NE(void_step, nullptr);
   EXPECT_EQ(void_step->status, StepStatus::kSucceeded);
   EXPECT_EQ(void_step->attempts, 3);
-  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 3);
+  EXPECT_EQ(gateway_->CallCount(order.workflow_id() + "/compensate/authorize_payment"), 3);
   EXPECT_EQ(FindStep(w, "compensate:reserve_stock")->attempts, 1);
 
   const ov1::Order cancelled = GetOrder(order.order_id());
@@ -984,7 +992,7 @@ TEST_F(CompensationTest, VoidThatAlwaysFailsParksTheWorkflowForAnOperator) {
   EXPECT_EQ(void_step->status, StepStatus::kFailed);
   EXPECT_EQ(void_step->attempts, 8);
   EXPECT_EQ(FindStep(w, "compensate:reserve_stock"), nullptr);
-  EXPECT_EQ(gateway_->sim().CallCount(order.workflow_id() + "/compensate/authorize_payment"), 8);
+  EXPECT_EQ(gateway_->CallCount(order.workflow_id() + "/compensate/authorize_payment"), 8);
 
   EXPECT_EQ(GetOrder(order.order_id()).status(), ov1::ORDER_STATUS_PENDING);
   EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_AUTHORIZED);

@@ -13,11 +13,13 @@
 #include "absl/time/clock.h"
 #include "db/migrations.h"
 #include "db/pg_payment_repository.h"
+#include "db/pg_simulator_counters.h"
 #include "gtest/gtest.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
 #include "services/payments/payment_handler.h"
 #include "services/payments/payment_service.h"
 #include "services/payments/simulated_gateway.h"
+#include "tests/support/counting_gateway.h"
 #include "tests/support/grpc_test_server.h"
 #include "tests/support/test_postgres.h"
 
@@ -48,7 +50,10 @@ class PaymentServiceTest : public ::testing::Test {
     pool_ = std::make_unique<db::ConnectionPool>(
         db::PoolOptions{.dsn = *dsn_, .size = 8, .checkout_timeout = absl::Seconds(2)});
     repository_ = std::make_unique<db::PgPaymentRepository>(pool_.get());
-    gateway_ = std::make_unique<SimulatedGateway>();
+    // Counting in the database, as the server does.
+    simulator_ =
+        std::make_unique<SimulatedGateway>(std::make_unique<db::PgSimulatorCounters>(pool_.get()));
+    gateway_ = std::make_unique<testing::CountingGateway>(simulator_.get());
     service_ = std::make_unique<PaymentService>(repository_.get(), gateway_.get());
     handler_ = std::make_unique<PaymentServiceHandler>(service_.get());
     server_ = std::make_unique<testing::GrpcTestServer>(std::vector<grpc::Service*>{handler_.get()});
@@ -168,7 +173,8 @@ class PaymentServiceTest : public ::testing::Test {
   static std::string* dsn_;
   std::unique_ptr<db::ConnectionPool> pool_;
   std::unique_ptr<db::PgPaymentRepository> repository_;
-  std::unique_ptr<SimulatedGateway> gateway_;
+  std::unique_ptr<SimulatedGateway> simulator_;
+  std::unique_ptr<testing::CountingGateway> gateway_;
   std::unique_ptr<PaymentService> service_;
   std::unique_ptr<PaymentServiceHandler> handler_;
   std::unique_ptr<testing::GrpcTestServer> server_;

@@ -12,6 +12,7 @@
 #include "services/payments/memory_payment_repository.h"
 #include "services/payments/payment_handler.h"
 #include "services/payments/simulated_gateway.h"
+#include "tests/support/counting_gateway.h"
 
 namespace order_platform::payments {
 namespace {
@@ -40,7 +41,8 @@ class PaymentServiceTest : public ::testing::Test {
   }
 
   MemoryPaymentRepository repository_;
-  SimulatedGateway gateway_;
+  SimulatedGateway simulator_;
+  testing::CountingGateway gateway_{&simulator_};
   PaymentService service_{&repository_, &gateway_};
 };
 

@@ -1,14 +1,18 @@
 // The simulated payment gateway: every test token of payments.proto behaves as documented,
-// deterministically and safely under concurrent use.
+// deterministically and safely under concurrent use; only the tokens whose outcome depends on a
+// count keep one, and a failing counter store is a transient failure, never a crash.
 #include "services/payments/simulated_gateway.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/payments/memory_simulator_counters.h"
 
 namespace order_platform::payments {
 namespace {
@@ -20,6 +24,37 @@ GatewayRequest Request(const std::string& token, const std::string& key = "key-1
   request.amount = Money{"USD", 1000};
   return request;
 }
+
+// A simulator counting in memory, with its counts in view.
+class CountedGateway {
+ public:
+  CountedGateway() {
+    auto counters = std::make_unique<MemorySimulatorCounters>();
+    counters_ = counters.get();
+    gateway_ = std::make_unique<SimulatedGateway>(std::move(counters));
+  }
+  SimulatedGateway& gateway() { return *gateway_; }
+  const MemorySimulatorCounters& counters() const { return *counters_; }
+
+ private:
+  MemorySimulatorCounters* counters_ = nullptr;  // Owned by gateway_.
+  std::unique_ptr<SimulatedGateway> gateway_;
+};
+
+// A counter store that is down.
+class FailingCounters final : public SimulatorCounters {
+ public:
+  explicit FailingCounters(absl::Status status) : status_(std::move(status)) {}
+  absl::StatusOr<int64_t> Increment(absl::string_view, SimulatorCounter) override {
+    ++calls_;
+    return status_;
+  }
+  int calls() const { return calls_.load(); }
+
+ private:
+  const absl::Status status_;
+  std::atomic<int> calls_{0};
+};
 
 void ExpectEveryCallApproved(SimulatedGateway& gateway, const std::string& token) {
   absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request(token, "auth"));
@@ -62,7 +97,8 @@ TEST(SimulatedGatewayTest, InsufficientFundsTokenDeclinesAuthorizationWithThatRe
 }
 
 TEST(SimulatedGatewayTest, TransientTokenFailsFirstNCallsPerKeyThenApproves) {
-  SimulatedGateway gateway;
+  CountedGateway counted;
+  SimulatedGateway& gateway = counted.gateway();
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_transient_2", "a"));
     EXPECT_EQ(auth.status().code(), absl::StatusCode::kUnavailable) << i;
@@ -71,7 +107,7 @@ TEST(SimulatedGatewayTest, TransientTokenFailsFirstNCallsPerKeyThenApproves) {
   ASSERT_TRUE(auth.ok()) << auth.status();
   EXPECT_TRUE(auth->approved);
   EXPECT_TRUE(gateway.Authorize(Request("tok_transient_2", "a")).ok());
-  EXPECT_EQ(gateway.CallCount("a"), 4);
+  EXPECT_EQ(counted.counters().Count("a", SimulatorCounter::kCalls), 4);
 
   // A different key starts its own count, for every kind of call.
   EXPECT_EQ(gateway.Capture(Request("tok_transient_2", "c")).code(),
@@ -125,7 +161,8 @@ TEST(SimulatedGatewayTest, RefundFailsTokenApprovesEverythingButRefund) {
 }
 
 TEST(SimulatedGatewayTest, VoidFailsNTokenFailsFirstNVoidsPerKeyThenVoids) {
-  SimulatedGateway gateway;
+  CountedGateway counted;
+  SimulatedGateway& gateway = counted.gateway();
   absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_void_fails_2", "a"));
   ASSERT_TRUE(auth.ok()) << auth.status();
   EXPECT_TRUE(auth->approved);
@@ -138,13 +175,17 @@ TEST(SimulatedGatewayTest, VoidFailsNTokenFailsFirstNVoidsPerKeyThenVoids) {
   }
   EXPECT_TRUE(gateway.Void(Request("tok_void_fails_2", "v")).ok());
   EXPECT_TRUE(gateway.Void(Request("tok_void_fails_2", "v")).ok());
-  EXPECT_EQ(gateway.CallCount("v"), 4);
+  EXPECT_EQ(counted.counters().Count("v", SimulatorCounter::kVoids), 4);
   // Each key counts its own voids; other calls under a key do not use up its failures.
   EXPECT_TRUE(gateway.Capture(Request("tok_void_fails_1", "shared")).ok());
   EXPECT_EQ(gateway.Void(Request("tok_void_fails_1", "shared")).code(),
             absl::StatusCode::kUnavailable);
   EXPECT_TRUE(gateway.Void(Request("tok_void_fails_1", "shared")).ok());
   EXPECT_TRUE(gateway.Void(Request("tok_void_fails_0", "zero")).ok());
+  // Only Void calls are counted for this token.
+  EXPECT_EQ(counted.counters().Count("shared", SimulatorCounter::kVoids), 2);
+  EXPECT_EQ(counted.counters().Count("shared", SimulatorCounter::kCalls), 0);
+  EXPECT_EQ(counted.counters().Count("c", SimulatorCounter::kVoids), 0);
 }
 
 TEST(SimulatedGatewayTest, VoidFailsTokenFailsEveryVoidButApprovesTheRest) {
@@ -175,7 +216,8 @@ TEST(SimulatedGatewayTest, ReferenceIsDeterministicPerIdempotencyKey) {
 }
 
 TEST(SimulatedGatewayTest, ConcurrentCallsWithOneKeyCountEveryCallOnce) {
-  SimulatedGateway gateway;
+  CountedGateway counted;
+  SimulatedGateway& gateway = counted.gateway();
   constexpr int kThreads = 8;
   constexpr int kCalls = 50;
   std::atomic<int> failures{0};
@@ -189,7 +231,57 @@ TEST(SimulatedGatewayTest, ConcurrentCallsWithOneKeyCountEveryCallOnce) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 10);
-  EXPECT_EQ(gateway.CallCount("shared"), kThreads * kCalls);
+  EXPECT_EQ(counted.counters().Count("shared", SimulatorCounter::kCalls), kThreads * kCalls);
+}
+
+// The simulator keeps no state for a token whose outcome does not depend on a count: a long run
+// of ordinary payments holds no memory (and writes no row) per payment.
+TEST(SimulatedGatewayTest, TokensWithoutACountKeepNoCounters) {
+  CountedGateway counted;
+  SimulatedGateway& gateway = counted.gateway();
+  for (const char* token : {"tok_approve", "tok_decline", "tok_insufficient_funds", "tok_slow_0",
+                            "tok_refund_fails", "tok_void_fails", "tok_transient_0",
+                            "tok_void_fails_0", "tok_transient_x", "tok_anything_else"}) {
+    SCOPED_TRACE(token);
+    for (int i = 0; i < 20; ++i) {
+      const std::string key = absl::StrCat(token, "-", i);
+      (void)gateway.Authorize(Request(token, key));
+      (void)gateway.Capture(Request(token, key));
+      (void)gateway.Void(Request(token, key));
+      (void)gateway.Refund(Request(token, key));
+    }
+  }
+  // tok_void_fails_<N> counts its Void calls only.
+  EXPECT_TRUE(gateway.Authorize(Request("tok_void_fails_3", "vf")).ok());
+  EXPECT_TRUE(gateway.Capture(Request("tok_void_fails_3", "vf")).ok());
+  EXPECT_TRUE(gateway.Refund(Request("tok_void_fails_3", "vf")).ok());
+  EXPECT_EQ(counted.counters().size(), 0u);
+}
+
+TEST(SimulatedGatewayTest, CounterStoreErrorIsUnavailableForCountedTokens) {
+  for (const absl::Status& down :
+       {absl::UnavailableError("database down"), absl::InternalError("relation does not exist"),
+        absl::ResourceExhaustedError("pool full")}) {
+    SCOPED_TRACE(down.ToString());
+    auto counters = std::make_unique<FailingCounters>(down);
+    const FailingCounters& store = *counters;
+    SimulatedGateway gateway(std::move(counters));
+
+    absl::StatusOr<AuthorizationResult> auth = gateway.Authorize(Request("tok_transient_1", "t"));
+    EXPECT_EQ(auth.status().code(), absl::StatusCode::kUnavailable) << auth.status();
+    EXPECT_NE(auth.status().message().find(down.message()), absl::string_view::npos)
+        << auth.status();
+    EXPECT_EQ(gateway.Capture(Request("tok_transient_1", "t")).code(),
+              absl::StatusCode::kUnavailable);
+    EXPECT_EQ(gateway.Void(Request("tok_void_fails_2", "v")).code(),
+              absl::StatusCode::kUnavailable);
+    EXPECT_EQ(store.calls(), 3);
+
+    // Tokens that keep no count do not need the store.
+    ExpectEveryCallApproved(gateway, "tok_approve");
+    EXPECT_TRUE(gateway.Capture(Request("tok_void_fails_2", "v")).ok());
+    EXPECT_EQ(store.calls(), 3);
+  }
 }
 
 }  // namespace
