@@ -1,6 +1,9 @@
 #include "db/pg_payment_repository.h"
 
+#include <optional>
 #include <pqxx/pqxx>
+#include <string>
+#include <utility>
 
 #include "db/row_time.h"
 #include "db/transaction.h"
@@ -14,16 +17,22 @@ using payments::Payment;
 using payments::PaymentOperation;
 using payments::PaymentStatus;
 
-// One column list for every read of a payment; PaymentFromRow maps it.
-#define OP_PAYMENT_COLUMNS                                                                    \
-  "id::text, order_id, request_id, request_fingerprint, payment_token, currency, "            \
-  "amount_minor, captured_minor, refunded_minor, status, decline_reason, gateway_reference, " \
-  "version, " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at")
+// One column list for every read of a payment; PaymentFromRow maps it. `t` qualifies the
+// columns ("p." in a join, "" otherwise).
+#define OP_PAYMENT_COLUMNS_OF(t)                                                                 \
+  t "id::text, " t "order_id, " t "request_id, " t "request_fingerprint, " t "payment_token, " t \
+    "currency, " t "amount_minor, " t "captured_minor, " t "refunded_minor, " t "status, " t     \
+    "decline_reason, " t "gateway_reference, " t                                                 \
+    "version, " OP_EPOCH_US(t "created_at") ", " OP_EPOCH_US(t "updated_at")
+#define OP_PAYMENT_COLUMNS OP_PAYMENT_COLUMNS_OF("")
+constexpr int kPaymentColumnCount = 15;
 
 // One column list for every read of an operation record; OperationFromRow maps it.
-#define OP_OPERATION_COLUMNS                                                                     \
-  "request_id, payment_id::text, kind, amount_minor, request_fingerprint, reason, " OP_EPOCH_US( \
-      "created_at")
+#define OP_OPERATION_COLUMNS_OF(t)                                        \
+  t "request_id, " t "payment_id::text, " t "kind, " t "amount_minor, " t \
+    "request_fingerprint, " t "reason, " OP_EPOCH_US(t "created_at")
+#define OP_OPERATION_COLUMNS OP_OPERATION_COLUMNS_OF("")
+constexpr int kOperationColumnCount = 7;
 
 // The kind of the operations row that records an authorization's request_id.
 constexpr char kAuthorizeKind[] = "authorize";
@@ -67,6 +76,15 @@ constexpr Statement kUpdatePayment{
 constexpr Statement kSelectOperation{"payments.select_operation",
                                      "SELECT " OP_OPERATION_COLUMNS
                                      " FROM payments.operations WHERE request_id = $1"};
+
+// One row, always: the operation recorded under $2 (NULLs if none) and the payment it applied to,
+// or payment $1 when none is recorded (NULLs if that does not exist either).
+constexpr Statement kSelectForOperation{
+    "payments.select_for_operation",
+    "SELECT " OP_PAYMENT_COLUMNS_OF("p.") ", " OP_OPERATION_COLUMNS_OF("o.")
+    " FROM (SELECT $2::text AS request_id) r"
+    " LEFT JOIN payments.operations o ON o.request_id = r.request_id"
+    " LEFT JOIN payments.payments p ON p.id = COALESCE(o.payment_id, $1::uuid)"};
 
 constexpr Statement kInsertOperation{
     "payments.insert_operation",
@@ -228,6 +246,37 @@ absl::StatusOr<PaymentOperation> PgPaymentRepository::GetOperation(absl::string_
         result = rows.empty()
                      ? absl::StatusOr<PaymentOperation>(NotFound("payment operation", request_id))
                      : OperationFromRow(rows[0]);  // ALREADY_EXISTS for an authorization's.
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<payments::PaymentForOperation> PgPaymentRepository::GetForOperation(
+    absl::string_view payment_id, absl::string_view request_id) {
+  absl::StatusOr<payments::PaymentForOperation> result;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        const pqxx::row row =
+            Exec(tx, kSelectForOperation, std::string(payment_id), std::string(request_id))[0];
+        const pqxx::row payment = row.slice(0, kPaymentColumnCount);
+        const pqxx::row operation =
+            row.slice(kPaymentColumnCount, kPaymentColumnCount + kOperationColumnCount);
+        payments::PaymentForOperation found;
+        if (!operation[0].is_null()) {
+          absl::StatusOr<PaymentOperation> recorded = OperationFromRow(operation);
+          if (!recorded.ok()) {  // ALREADY_EXISTS: an authorization's request_id.
+            result = recorded.status();
+            return absl::OkStatus();
+          }
+          found.recorded = *std::move(recorded);
+        }
+        if (payment[0].is_null()) {
+          result = NotFound("payment", payment_id);
+          return absl::OkStatus();
+        }
+        found.payment = PaymentFromRow(payment);
+        result = std::move(found);
         return absl::OkStatus();
       }));
   return result;

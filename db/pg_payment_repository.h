@@ -1,9 +1,10 @@
 // PaymentRepository on PostgreSQL (schema `payments`). Every request_id (authorization, capture,
 // void, refund) is a row of payments.operations, whose primary key keeps request ids unique
 // across kinds. CreatePending is one autocommit statement that claims the request_id there
-// (`ON CONFLICT (request_id)`) and inserts the payment only if that succeeded; Update and
-// ApplyOperation lock the payment row (`FOR UPDATE`) and write the payment and its operation
-// record in one transaction; List pages by keyset on (created_at, id) with an index for each
+// (`ON CONFLICT (request_id)`) and inserts the payment only if that succeeded; GetForOperation
+// reads a payment together with the operation recorded under a request_id in one statement;
+// Update and ApplyOperation lock the payment row (`FOR UPDATE`) and write the payment and its
+// operation record in one transaction; List pages by keyset on (created_at, id) with an index for each
 // filter. Thread-safe.
 #pragma once
 
@@ -21,6 +22,8 @@ class PgPaymentRepository final : public payments::PaymentRepository {
       const payments::Payment& payment) override;
   absl::StatusOr<payments::Payment> Get(absl::string_view payment_id) override;
   absl::StatusOr<payments::PaymentOperation> GetOperation(absl::string_view request_id) override;
+  absl::StatusOr<payments::PaymentForOperation> GetForOperation(
+      absl::string_view payment_id, absl::string_view request_id) override;
   absl::StatusOr<payments::PaymentPage> List(const payments::PaymentListQuery& query) override;
   absl::StatusOr<payments::Payment> Update(
       absl::string_view payment_id,

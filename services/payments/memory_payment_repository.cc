@@ -61,6 +61,18 @@ absl::StatusOr<PaymentOperation> MemoryPaymentRepository::GetOperation(
   return it->second;
 }
 
+absl::StatusOr<PaymentForOperation> MemoryPaymentRepository::GetForOperation(
+    absl::string_view payment_id, absl::string_view request_id) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = operations_.find(request_id); it != operations_.end()) {
+    return PaymentForOperation{payments_.at(it->second.payment_id), it->second};
+  }
+  if (id_by_request_.contains(request_id)) return RequestIdReused(request_id);
+  auto it = payments_.find(payment_id);
+  if (it == payments_.end()) return NotFound("payment", payment_id);
+  return PaymentForOperation{it->second, std::nullopt};
+}
+
 absl::StatusOr<PaymentPage> MemoryPaymentRepository::List(const PaymentListQuery& query) {
   absl::MutexLock lock(&mu_);
   std::vector<const Payment*> matching;

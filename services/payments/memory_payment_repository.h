@@ -17,6 +17,8 @@ class MemoryPaymentRepository final : public PaymentRepository {
   absl::StatusOr<CreatePaymentResult> CreatePending(const Payment& payment) override;
   absl::StatusOr<Payment> Get(absl::string_view payment_id) override;
   absl::StatusOr<PaymentOperation> GetOperation(absl::string_view request_id) override;
+  absl::StatusOr<PaymentForOperation> GetForOperation(absl::string_view payment_id,
+                                                      absl::string_view request_id) override;
   absl::StatusOr<PaymentPage> List(const PaymentListQuery& query) override;
   absl::StatusOr<Payment> Update(absl::string_view payment_id,
                                  absl::FunctionRef<absl::Status(Payment&)> mutate) override;

@@ -54,6 +54,16 @@ struct ApplyOperationResult {
   bool applied = false;
 };
 
+struct PaymentForOperation {
+  // Without `recorded`: the payment asked for, as it is now. With `recorded`: the payment that
+  // operation applied to, as it is now (which is not the payment asked for when the request_id
+  // was used for another payment).
+  Payment payment;
+  // The capture / void / refund already recorded under the request_id, if any (the caller
+  // compares its fingerprint with the new request's).
+  std::optional<PaymentOperation> recorded;
+};
+
 class PaymentRepository {
  public:
   virtual ~PaymentRepository() = default;
@@ -72,6 +82,17 @@ class PaymentRepository {
   // The operation recorded under `request_id`. NOT_FOUND if none; ALREADY_EXISTS if
   // `request_id` is the request_id of a payment's authorization.
   virtual absl::StatusOr<PaymentOperation> GetOperation(absl::string_view request_id) = 0;
+
+  // Everything a capture / void / refund with `request_id` on payment `payment_id` needs to know
+  // before it calls the gateway, read in one round trip (one consistent snapshot, no lock):
+  //   - if an operation is recorded under `request_id`, {that operation's payment as it is now,
+  //     the recorded operation}, whether it was recorded for `payment_id` or another payment,
+  //     and even when `payment_id` does not exist;
+  //   - otherwise {payment `payment_id` as it is now, no operation}; NOT_FOUND if absent.
+  // ALREADY_EXISTS when `request_id` is the request_id of a payment's authorization (as
+  // GetOperation). ApplyOperation re-checks all of it under the payment's lock.
+  virtual absl::StatusOr<PaymentForOperation> GetForOperation(absl::string_view payment_id,
+                                                              absl::string_view request_id) = 0;
 
   // One page of payments matching `query`, newest first (create_time DESC, id DESC).
   virtual absl::StatusOr<PaymentPage> List(const PaymentListQuery& query) = 0;

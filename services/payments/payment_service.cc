@@ -98,17 +98,18 @@ absl::Status PaymentService::GatewayFailed(absl::Status status) {
   return status;
 }
 
-absl::StatusOr<std::optional<Payment>> PaymentService::Replay(absl::string_view request_id,
-                                                              uint64_t fingerprint) {
+absl::StatusOr<PaymentForOperation> PaymentService::LoadForOperation(absl::string_view payment_id,
+                                                                     absl::string_view request_id,
+                                                                     uint64_t fingerprint) {
   // One lookup covers every kind of request: the repository answers ALREADY_EXISTS for the
   // request_id of an authorization, so a capture / void / refund under it never reaches the
   // gateway (which would see the authorization's idempotency key again).
-  absl::StatusOr<PaymentOperation> recorded = repository_.GetOperation(request_id);
-  if (absl::IsNotFound(recorded.status())) return std::optional<Payment>();
-  if (!recorded.ok()) return recorded.status();
-  if (recorded->request_fingerprint != fingerprint) return RequestIdReused(request_id);
-  OP_ASSIGN_OR_RETURN(Payment payment, repository_.Get(recorded->payment_id));
-  return std::optional<Payment>(std::move(payment));
+  OP_ASSIGN_OR_RETURN(PaymentForOperation found,
+                      repository_.GetForOperation(payment_id, request_id));
+  if (found.recorded && found.recorded->request_fingerprint != fingerprint) {
+    return RequestIdReused(request_id);
+  }
+  return found;
 }
 
 absl::StatusOr<Payment> PaymentService::Record(const PaymentOperation& operation,
@@ -140,10 +141,11 @@ absl::StatusOr<Payment> PaymentService::Capture(const CapturePaymentParams& para
   OP_RETURN_IF_ERROR(ValidateOperationAmount(params.amount));
   const std::string id = Lower(params.payment_id);
   const uint64_t fingerprint = CaptureFingerprint(id, params.amount);
-  OP_ASSIGN_OR_RETURN(std::optional<Payment> replayed, Replay(params.request_id, fingerprint));
-  if (replayed) return std::move(*replayed);
+  OP_ASSIGN_OR_RETURN(PaymentForOperation found,
+                      LoadForOperation(id, params.request_id, fingerprint));
+  if (found.recorded) return std::move(found.payment);  // Replay: already done.
 
-  OP_ASSIGN_OR_RETURN(Payment payment, repository_.Get(id));
+  const Payment& payment = found.payment;
   OP_ASSIGN_OR_RETURN(const int64_t requested, OperationAmountMinor(payment, params.amount));
   Payment after = payment;
   OP_RETURN_IF_ERROR(after.Capture(requested));
@@ -163,10 +165,11 @@ absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params, ab
   OP_RETURN_IF_ERROR(ValidatePaymentId(params.payment_id));
   const std::string id = Lower(params.payment_id);
   const uint64_t fingerprint = VoidFingerprint(id);
-  OP_ASSIGN_OR_RETURN(std::optional<Payment> replayed, Replay(params.request_id, fingerprint));
-  if (replayed) return std::move(*replayed);
+  OP_ASSIGN_OR_RETURN(PaymentForOperation found,
+                      LoadForOperation(id, params.request_id, fingerprint));
+  if (found.recorded) return std::move(found.payment);  // Replay: already done.
 
-  OP_ASSIGN_OR_RETURN(Payment payment, repository_.Get(id));
+  const Payment& payment = found.payment;
   if (payment.VoidIsNoOp()) return payment;  // Terminal without a hold: nothing to release.
   Payment after = payment;
   OP_RETURN_IF_ERROR(after.Void());
@@ -189,10 +192,11 @@ absl::StatusOr<Payment> PaymentService::Refund(const RefundPaymentParams& params
   OP_RETURN_IF_ERROR(ValidateText(params.reason, "reason", kMaxRefundReasonLength, false));
   const std::string id = Lower(params.payment_id);
   const uint64_t fingerprint = RefundFingerprint(id, params.amount, params.reason);
-  OP_ASSIGN_OR_RETURN(std::optional<Payment> replayed, Replay(params.request_id, fingerprint));
-  if (replayed) return std::move(*replayed);
+  OP_ASSIGN_OR_RETURN(PaymentForOperation found,
+                      LoadForOperation(id, params.request_id, fingerprint));
+  if (found.recorded) return std::move(found.payment);  // Replay: already done.
 
-  OP_ASSIGN_OR_RETURN(Payment payment, repository_.Get(id));
+  const Payment& payment = found.payment;
   OP_ASSIGN_OR_RETURN(const int64_t requested, OperationAmountMinor(payment, params.amount));
   Payment after = payment;
   OP_RETURN_IF_ERROR(after.Refund(requested));

@@ -7,13 +7,13 @@
 // idempotency key = request_id, so any call may be retried after any failure:
 //   - Authorize records the payment PENDING before it calls the gateway; a retry of a PENDING
 //     payment calls the gateway again (same key) and completes it.
-//   - Capture / Void / Refund call the gateway first and then record the change together with
-//     an operation record; a retry after the record exists returns the payment unchanged
-//     without calling the gateway, a retry before it calls the gateway again (same key).
+//   - Capture / Void / Refund read the payment and any record of their request_id in one round
+//     trip, call the gateway, and then record the change together with an operation record; a
+//     retry after the record exists returns the payment unchanged without calling the gateway,
+//     a retry before it calls the gateway again (same key).
 // A request_id reused for a different request is ALREADY_EXISTS.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -104,10 +104,15 @@ class PaymentService {
   absl::StatusOr<ListPaymentsResult> List(const ListPaymentsParams& params);
 
  private:
-  // The payment of an already recorded operation `request_id`, or nullopt when none is
-  // recorded. ALREADY_EXISTS when it was recorded for a request with another fingerprint, or is
-  // the request_id of an authorization (request ids are unique across every kind of request).
-  absl::StatusOr<std::optional<Payment>> Replay(absl::string_view request_id, uint64_t fingerprint);
+  // Payment `payment_id` for a new capture / void / refund `request_id`, or — when `request_id`
+  // is already recorded (`recorded` set) — the payment of that record as it is now, to return as
+  // the replay's result. One repository round trip. ALREADY_EXISTS when `request_id` was recorded
+  // for a request with another fingerprint, or is the request_id of an authorization (request
+  // ids are unique across every kind of request); NOT_FOUND when nothing is recorded and the
+  // payment does not exist.
+  absl::StatusOr<PaymentForOperation> LoadForOperation(absl::string_view payment_id,
+                                                       absl::string_view request_id,
+                                                       uint64_t fingerprint);
 
   // Records `operation` with `mutate` re-checked on the locked payment; a concurrent replay
   // that won the race is returned like a replay.

@@ -445,6 +445,97 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentAuthorizationAndOperationS
   }
 }
 
+TYPED_TEST_P(PaymentRepositoryContractTest, GetForOperationWithNothingRecordedReturnsThePayment) {
+  const Payment payment = this->CreateAuthorized(SamplePayment("g-1", "o-g1", 1500));
+  absl::StatusOr<PaymentForOperation> found = this->repo().GetForOperation(payment.id, "cap-g1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_FALSE(found->recorded.has_value());
+  absl::StatusOr<Payment> got = this->repo().Get(payment.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(found->payment.id, payment.id);
+  EXPECT_EQ(found->payment.order_id, "o-g1");
+  EXPECT_EQ(found->payment.request_id, "g-1");
+  EXPECT_EQ(found->payment.request_fingerprint, got->request_fingerprint);
+  EXPECT_EQ(found->payment.payment_token, "tok_approve");
+  EXPECT_EQ(found->payment.amount, (Money{"USD", 1500}));
+  EXPECT_EQ(found->payment.status, PaymentStatus::kAuthorized);
+  EXPECT_EQ(found->payment.gateway_reference, "sim_ref");
+  EXPECT_EQ(found->payment.version, got->version);
+  EXPECT_EQ(found->payment.create_time, got->create_time);
+  EXPECT_EQ(found->payment.update_time, got->update_time);
+  // A read: nothing was recorded.
+  EXPECT_EQ(this->repo().GetOperation("cap-g1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TYPED_TEST_P(PaymentRepositoryContractTest, GetForOperationReturnsRecordedOperationAndPaymentNow) {
+  const Payment payment = this->CreateAuthorized(SamplePayment("g-2"));
+  const PaymentOperation op = SampleOperation("cap-g2", payment, OperationKind::kCapture, 600);
+  ASSERT_TRUE(this->repo().ApplyOperation(op, [](Payment& p) { return p.Capture(600); }).ok());
+  absl::StatusOr<ApplyOperationResult> refunded =
+      this->repo().ApplyOperation(SampleOperation("ref-g2", payment, OperationKind::kRefund, 100),
+                                  [](Payment& p) { return p.Refund(100); });
+  ASSERT_TRUE(refunded.ok()) << refunded.status();
+
+  absl::StatusOr<PaymentForOperation> found = this->repo().GetForOperation(payment.id, "cap-g2");
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->recorded.has_value());
+  EXPECT_EQ(found->recorded->request_id, "cap-g2");
+  EXPECT_EQ(found->recorded->payment_id, payment.id);
+  EXPECT_EQ(found->recorded->kind, OperationKind::kCapture);
+  EXPECT_EQ(found->recorded->amount_minor, 600);
+  EXPECT_EQ(found->recorded->request_fingerprint, op.request_fingerprint);
+  EXPECT_NE(found->recorded->create_time, absl::InfinitePast());
+  // The payment as it is now, after the later refund too.
+  EXPECT_EQ(found->payment.id, payment.id);
+  EXPECT_EQ(found->payment.status, PaymentStatus::kPartiallyRefunded);
+  EXPECT_EQ(found->payment.refunded_minor, 100);
+  EXPECT_EQ(found->payment.version, refunded->payment.version);
+
+  absl::StatusOr<PaymentForOperation> refund = this->repo().GetForOperation(payment.id, "ref-g2");
+  ASSERT_TRUE(refund.ok()) << refund.status();
+  ASSERT_TRUE(refund->recorded.has_value());
+  EXPECT_EQ(refund->recorded->kind, OperationKind::kRefund);
+  EXPECT_EQ(refund->recorded->reason, "damaged in transit");
+}
+
+// A request_id recorded for payment A, asked for with payment B (or a payment that does not
+// exist): the answer is A's record and A as it is now, so the caller can replay or refuse it.
+TYPED_TEST_P(PaymentRepositoryContractTest, GetForOperationReturnsAnotherPaymentsOperation) {
+  const Payment a = this->CreateAuthorized(SamplePayment("g-3a"));
+  const Payment b = this->CreateAuthorized(SamplePayment("g-3b"));
+  ASSERT_TRUE(this->repo()
+                  .ApplyOperation(SampleOperation("void-g3", a, OperationKind::kVoid, 0),
+                                  [](Payment& p) { return p.Void(); })
+                  .ok());
+  for (const std::string& asked : {b.id, std::string(kUnknownPaymentId)}) {
+    SCOPED_TRACE(asked);
+    absl::StatusOr<PaymentForOperation> found = this->repo().GetForOperation(asked, "void-g3");
+    ASSERT_TRUE(found.ok()) << found.status();
+    ASSERT_TRUE(found->recorded.has_value());
+    EXPECT_EQ(found->recorded->payment_id, a.id);
+    EXPECT_EQ(found->recorded->kind, OperationKind::kVoid);
+    EXPECT_EQ(found->payment.id, a.id);
+    EXPECT_EQ(found->payment.status, PaymentStatus::kVoided);
+  }
+}
+
+TYPED_TEST_P(PaymentRepositoryContractTest,
+             GetForOperationUnderAnAuthorizationsRequestIdIsAlreadyExists) {
+  const Payment payment = this->CreateAuthorized(SamplePayment("g-4"));
+  const Payment other = this->CreateAuthorized(SamplePayment("g-4-other"));
+  for (const std::string& asked : {payment.id, other.id, std::string(kUnknownPaymentId)}) {
+    SCOPED_TRACE(asked);
+    EXPECT_EQ(this->repo().GetForOperation(asked, "g-4").status().code(),
+              absl::StatusCode::kAlreadyExists);
+  }
+}
+
+TYPED_TEST_P(PaymentRepositoryContractTest, GetForOperationOnUnknownPaymentIsNotFound) {
+  ASSERT_TRUE(this->repo().CreatePending(SamplePayment("g-5")).ok());
+  EXPECT_EQ(this->repo().GetForOperation(kUnknownPaymentId, "cap-g5").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TYPED_TEST_P(PaymentRepositoryContractTest, ListPagesNewestFirstWithoutGapsOrDuplicates) {
   constexpr int kPayments = 23;
   for (int i = 0; i < kPayments; ++i) {
@@ -531,7 +622,11 @@ REGISTER_TYPED_TEST_SUITE_P(
     ApplyOperationClosureErrorRollsBackPaymentAndRecord, ApplyOperationOnUnknownPaymentIsNotFound,
     ConcurrentDuplicateOperationsApplyOnce, RequestIdsAreUniqueAcrossAuthorizationsAndOperations,
     ConcurrentAuthorizationAndOperationShareNoRequestId,
-    ListPagesNewestFirstWithoutGapsOrDuplicates,
+    GetForOperationWithNothingRecordedReturnsThePayment,
+    GetForOperationReturnsRecordedOperationAndPaymentNow,
+    GetForOperationReturnsAnotherPaymentsOperation,
+    GetForOperationUnderAnAuthorizationsRequestIdIsAlreadyExists,
+    GetForOperationOnUnknownPaymentIsNotFound, ListPagesNewestFirstWithoutGapsOrDuplicates,
     ListFiltersByOrder, ListOfExactlyOnePageHasNoNextCursor);
 
 }  // namespace order_platform::payments

@@ -4,8 +4,11 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <set>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +39,62 @@ std::unique_ptr<grpc::ClientContext> ContextWithMillis(int ms) {
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
   return context;
 }
+
+// The statements a pool ran and its connection checkouts, since the last Take().
+class StatementLog final : public db::DbObserver {
+ public:
+  struct Work {
+    int checkouts = 0;
+    std::vector<std::string> statements;
+  };
+  void OnCheckout(absl::Duration, bool) override {
+    absl::MutexLock lock(&mu_);
+    ++work_.checkouts;
+  }
+  void OnStatement(absl::string_view name, absl::Duration, bool) override {
+    absl::MutexLock lock(&mu_);
+    work_.statements.emplace_back(name);
+  }
+  Work Take() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(work_, Work{});
+  }
+
+ private:
+  absl::Mutex mu_;
+  Work work_ ABSL_GUARDED_BY(mu_);
+};
+
+// Forwards to the simulator; records the database work done before each call reached it.
+class WorkBeforeGateway final : public PaymentGateway {
+ public:
+  explicit WorkBeforeGateway(StatementLog* log) : log_(*log) {}
+  absl::StatusOr<AuthorizationResult> Authorize(const GatewayRequest& request) override {
+    Record();
+    return simulator_.Authorize(request);
+  }
+  absl::Status Capture(const GatewayRequest& request) override {
+    Record();
+    return simulator_.Capture(request);
+  }
+  absl::Status Void(const GatewayRequest& request) override {
+    Record();
+    return simulator_.Void(request);
+  }
+  absl::Status Refund(const GatewayRequest& request) override {
+    Record();
+    return simulator_.Refund(request);
+  }
+  // The work before the last gateway call; empty when none was made since the last Take().
+  std::optional<StatementLog::Work> Take() { return std::exchange(last_, std::nullopt); }
+
+ private:
+  void Record() { last_ = log_.Take(); }
+
+  StatementLog& log_;
+  SimulatedGateway simulator_;
+  std::optional<StatementLog::Work> last_;
+};
 
 class PaymentServiceTest : public ::testing::Test {
  protected:
@@ -850,6 +909,49 @@ TEST_F(PaymentServiceTest, DatabaseDownIsUnavailableAndSameServerRecovers) {
   ASSERT_TRUE(captured.ok()) << captured.error_message();
   EXPECT_EQ(response.status(), v1::PAYMENT_STATUS_CAPTURED);
   EXPECT_EQ(ListByOrder("order-outage").size(), 2u);
+}
+
+// Capture, Void and Refund read what they need before the gateway call in one round trip: one
+// checkout, one statement (the payment with any operation already recorded under the request
+// id). A replay is that one statement and no gateway call.
+TEST_F(PaymentServiceTest, CaptureVoidRefundReadOnceBeforeTheGatewayCall) {
+  StatementLog log;
+  db::ConnectionPool pool(db::PoolOptions{.dsn = *dsn_, .size = 2, .observer = &log});
+  db::PgPaymentRepository repository(&pool);
+  WorkBeforeGateway gateway(&log);
+  PaymentService service(&repository, &gateway);
+  const std::vector<std::string> kOneRead = {"payments.select_for_operation"};
+  const auto authorized = [&](const std::string& request_id) {
+    absl::StatusOr<Payment> p = service.Authorize(
+        AuthorizeRequest{request_id, "order-round-trips", Money{"EUR", 1000}, "tok_approve"});
+    EXPECT_TRUE(p.ok()) << p.status();
+    gateway.Take();
+    log.Take();
+    return p.ok() ? p->id : std::string();
+  };
+  const auto expect_one_read_then_gateway = [&](const absl::StatusOr<Payment>& result) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    std::optional<StatementLog::Work> before = gateway.Take();
+    ASSERT_TRUE(before.has_value()) << "the gateway was not called";
+    EXPECT_EQ(before->checkouts, 1);
+    EXPECT_EQ(before->statements, kOneRead);
+    log.Take();
+  };
+
+  const std::string captured = authorized("rt-auth-1");
+  expect_one_read_then_gateway(service.Capture({"rt-cap", captured, Money{"EUR", 600}}));
+  expect_one_read_then_gateway(service.Refund({"rt-ref", captured, Money{"EUR", 100}, "late"}));
+  const std::string voided = authorized("rt-auth-2");
+  expect_one_read_then_gateway(service.Void({"rt-void", voided}));
+
+  // Replays: one read, no gateway call.
+  ASSERT_TRUE(service.Capture({"rt-cap", captured, Money{"EUR", 600}}).ok());
+  ASSERT_TRUE(service.Refund({"rt-ref", captured, Money{"EUR", 100}, "late"}).ok());
+  ASSERT_TRUE(service.Void({"rt-void", voided}).ok());
+  EXPECT_FALSE(gateway.Take().has_value()) << "a replay reached the gateway";
+  const StatementLog::Work replays = log.Take();
+  EXPECT_EQ(replays.checkouts, 3);
+  EXPECT_EQ(replays.statements, std::vector<std::string>(3, kOneRead[0]));
 }
 
 }  // namespace
