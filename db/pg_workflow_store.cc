@@ -145,13 +145,6 @@ constexpr Statement kLoadSteps{
   "   ELSE now() + $10 * interval '1 millisecond' END "                                         \
   "FROM f WHERE s.workflow_id = f.id AND s.seq = $4 RETURNING s.seq"
 
-constexpr Statement kInsertStep{"saga.insert_step",
-                                "WITH f AS (" OP_FENCE("") ") " OP_STEP_INSERT " RETURNING seq"};
-
-constexpr Statement kSaveStep{
-    "saga.save_step",
-    "WITH f AS (" OP_FENCE(", past_pivot = past_pivot OR $11") ") " OP_STEP_UPDATE};
-
 // $17 status, $18 delay ms: park the workflow and release its lease.
 #define OP_SUSPEND_FENCE                                                                        \
   OP_FENCE(", status = $17, next_run_at = now() + $18::bigint * interval '1 millisecond',"      \
@@ -160,7 +153,7 @@ constexpr Statement kSaveStep{
 constexpr Statement kInsertStepAndSuspend{
     "saga.insert_step_suspend", "WITH f AS (" OP_SUSPEND_FENCE ") " OP_STEP_INSERT " RETURNING seq"};
 
-// Same parameter numbering as kSaveStep plus $17/$18 (via $11..$16 placeholders unused).
+// $1..$11 as OP_STEP_UPDATE expects, then $12 status and $13 delay ms.
 constexpr Statement kSaveStepAndSuspend{
     "saga.save_step_suspend",
     "WITH f AS (" OP_FENCE(", status = $12, next_run_at = now() + $13::bigint * interval "
@@ -476,19 +469,6 @@ absl::StatusOr<std::vector<StepRecord>> PgWorkflowStore::LoadSteps(
   return steps;
 }
 
-absl::Status PgWorkflowStore::InsertStep(const Fence& fence, const StepRecord& step) {
-  return RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        pqxx::result r =
-            Exec(tx, kInsertStep, fence.workflow_id, fence.owner, fence.epoch, step.seq, step.name,
-                 saga::StepKindName(step.kind), saga::StepStatusName(step.status), step.attempts,
-                 Hex(step.result), static_cast<int>(step.error_code), step.error_message,
-                 step.compensation, Hex(step.compensation_args), step.pivot, step.compensates_seq,
-                 int64_t{-1});
-        return r.empty() ? Fenced(fence) : absl::OkStatus();
-      });
-}
-
 absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<StepRecord>& steps) {
   if (steps.empty()) return absl::OkStatus();
   return RunTransaction(
@@ -497,19 +477,6 @@ absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<S
         return ExecWriteSteps(tx, kWriteSteps, fence, arrays, arrays.pivot_done).empty()
                    ? Fenced(fence)
                    : absl::OkStatus();
-      });
-}
-
-absl::Status PgWorkflowStore::SaveStep(const Fence& fence, const StepRecord& step,
-                                       std::optional<absl::Duration> retry_delay) {
-  const bool pivot_done = step.pivot && step.status == saga::StepStatus::kSucceeded;
-  return RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        pqxx::result r = Exec(tx, kSaveStep, fence.workflow_id, fence.owner, fence.epoch, step.seq,
-                              saga::StepStatusName(step.status), step.attempts, Hex(step.result),
-                              static_cast<int>(step.error_code), step.error_message,
-                              retry_delay ? Millis(*retry_delay) : int64_t{-1}, pivot_done);
-        return r.empty() ? Fenced(fence) : absl::OkStatus();
       });
 }
 
@@ -572,12 +539,10 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
         OP_ASSIGN_OR_RETURN(result, fn(tx));
         std::vector<StepRecord> rows = pending;
         StepRecord done = step;
-        done.status = saga::StepStatus::kSucceeded;
+        done.Settle(saga::StepStatus::kSucceeded);
         done.result = result;
         done.error_code = absl::StatusCode::kOk;
         done.error_message.clear();
-        done.finished_at = absl::InfinitePast();  // now()
-        done.next_attempt_at = absl::InfinitePast();
         rows.push_back(std::move(done));
         const StepArrays arrays = ArraysOf(rows);
         ExecWriteSteps(tx, kWriteStepsInFence, fence, arrays, arrays.pivot_done);

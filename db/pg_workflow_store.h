@@ -50,7 +50,7 @@ struct WorkflowStart {
   // When set, the workflow is inserted already leased to this owner (epoch 1) for `lease`: the
   // starting process runs it at once, without a claim (see Engine::OfferLease). Empty: inserted
   // unleased, for any worker to claim.
-  std::string owner;
+  std::string owner = {};
   absl::Duration lease = absl::ZeroDuration();
 };
 
@@ -102,18 +102,12 @@ class PgWorkflowStore {
   // The step history of a workflow, by seq.
   absl::StatusOr<std::vector<saga::StepRecord>> LoadSteps(const std::string& workflow_id);
 
-  // Inserts a new step row. Fenced.
-  absl::Status InsertStep(const Fence& fence, const saga::StepRecord& step);
   // Writes several step rows (new ones inserted, existing ones updated) in one statement: the
   // engine's batched checkpoints. A succeeded pivot marks the workflow past its pivot. Each row's
   // started_at / finished_at (this process's clock, InfinitePast when unset) is recorded as that
   // long before the database's now(). Fenced.
   absl::Status WriteSteps(const Fence& fence, const std::vector<saga::StepRecord>& steps);
-  // Updates a step row's status, attempts, result and error; `retry_delay` (from the database
-  // clock) sets next_attempt_at. A succeeded pivot step marks the workflow past its pivot. Fenced.
-  absl::Status SaveStep(const Fence& fence, const saga::StepRecord& step,
-                        std::optional<absl::Duration> retry_delay = std::nullopt);
-  // SaveStep (or InsertStep when `insert`), then parks the workflow in `status` until `delay`
+  // Updates (or, when `insert`, inserts) a step row, then parks the workflow in `status` until `delay`
   // from now and releases the lease, in one transaction. Fenced.
   absl::Status SaveStepAndSuspend(const Fence& fence, const saga::StepRecord& step, bool insert,
                                   std::optional<absl::Duration> retry_delay,

@@ -194,13 +194,12 @@ absl::StatusOr<std::string> WorkflowContext::Step(
 
   if (result.ok()) {
     observer_.StepAttempt(type_, options.name, "succeeded", took);
-    step.status = StepStatus::kSucceeded;
+    step.Settle(StepStatus::kSucceeded);
     step.result = *result;
     step.error_code = absl::StatusCode::kOk;
     step.error_message.clear();
-    step.next_attempt_at = absl::InfinitePast();
     if (!row_exists) step.started_at = started;
-    step.finished_at = absl::Now();
+    step.finished_at = absl::Now();  // Written later, with the next write.
     if (options.pivot) {
       // Passing the pivot changes what a cancel may do: recorded before anything else happens.
       OP_RETURN_IF_ERROR(WriteWithPending(step));
@@ -223,10 +222,8 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     return Suspend(delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
-  step.status = StepStatus::kFailed;
-  step.next_attempt_at = absl::InfinitePast();
+  step.Settle(StepStatus::kFailed);
   if (!row_exists) step.started_at = started;
-  step.finished_at = absl::InfinitePast();
   OP_RETURN_IF_ERROR(WriteWithPending(step));
   return result.status();
 }
@@ -283,8 +280,7 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
     return Suspend(delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
-  step.status = StepStatus::kFailed;
-  step.next_attempt_at = absl::InfinitePast();
+  step.Settle(StepStatus::kFailed);
   OP_RETURN_IF_ERROR(WriteWithPending(step));
   return result.status();
 }
@@ -300,8 +296,8 @@ absl::Status WorkflowContext::Sleep(const std::string& name, absl::Duration dura
     step.kind = StepKind::kTimer;
     step.status = StepStatus::kWaiting;
     if (duration <= absl::ZeroDuration()) {
-      step.status = StepStatus::kSucceeded;
-      return Persist(store_.InsertStep(fence_, step));
+      step.Settle(StepStatus::kSucceeded);
+      return Persist(store_.WriteSteps(fence_, {step}));
     }
     OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/true, duration,
                                                          WorkflowStatus::kWaiting, duration)));
@@ -311,8 +307,8 @@ absl::Status WorkflowContext::Sleep(const std::string& name, absl::Duration dura
   const absl::Duration remaining = recorded->next_attempt_at - absl::Now();
   if (remaining > absl::Milliseconds(20)) return Suspend(remaining, /*persisted=*/false);
   StepRecord step = *recorded;
-  step.status = StepStatus::kSucceeded;
-  return Persist(store_.SaveStep(fence_, step));
+  step.Settle(StepStatus::kSucceeded);
+  return Persist(store_.WriteSteps(fence_, {step}));
 }
 
 absl::StatusOr<std::string> WorkflowContext::WaitForSignal(const std::string& signal_name,
@@ -352,9 +348,9 @@ absl::StatusOr<std::string> WorkflowContext::WaitForSignal(const std::string& si
   }
   const absl::Status timed_out = absl::DeadlineExceededError(
       absl::StrCat("no signal \"", signal_name, "\" within ", absl::FormatDuration(timeout)));
-  step.status = StepStatus::kFailed;
+  step.Settle(StepStatus::kFailed);
   SetError(step, timed_out);
-  OP_RETURN_IF_ERROR(Persist(store_.SaveStep(fence_, step)));
+  OP_RETURN_IF_ERROR(Persist(store_.WriteSteps(fence_, {step})));
   return timed_out;
 }
 

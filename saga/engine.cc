@@ -493,10 +493,10 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
     row.attempts++;
     observer_.CompensationAttempt(workflow.type, forward.compensation, undone.ok());
     if (undone.ok()) {
-      row.status = StepStatus::kSucceeded;
+      row.Settle(StepStatus::kSucceeded);
       row.error_code = absl::StatusCode::kOk;
       row.error_message.clear();
-      absl::Status saved = exists ? store_.SaveStep(fence, row) : store_.InsertStep(fence, row);
+      absl::Status saved = store_.WriteSteps(fence, {row});
       if (!saved.ok()) return;  // Fenced or database down: whoever runs next redoes it.
       FaultPoint("after_compensation_checkpoint");
       continue;
@@ -505,8 +505,8 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
     row.error_message = std::string(undone.message());
     if (definition.compensation_max_attempts > 0 &&
         row.attempts >= definition.compensation_max_attempts) {
-      row.status = StepStatus::kFailed;
-      absl::Status saved = exists ? store_.SaveStep(fence, row) : store_.InsertStep(fence, row);
+      row.Settle(StepStatus::kFailed);
+      absl::Status saved = store_.WriteSteps(fence, {row});
       if (!saved.ok()) return;
       FinishWorkflow(fence, &definition, workflow, WorkflowStatus::kNeedsAttention,
                      absl::StrCat("compensation ", forward.compensation, " of step ", forward.name,

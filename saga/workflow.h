@@ -63,6 +63,14 @@ struct StepRecord {
   absl::Time finished_at = absl::InfinitePast();
   absl::Time next_attempt_at = absl::InfinitePast();
 
+  // Gives the row a new status whose times the store stamps when it writes the row (finished_at
+  // for succeeded/failed, no wake-up time); a caller that knows the finish time sets it after.
+  void Settle(StepStatus new_status) {
+    status = new_status;
+    finished_at = absl::InfinitePast();
+    next_attempt_at = absl::InfinitePast();
+  }
+
   absl::Status error() const {
     return error_code == absl::StatusCode::kOk ? absl::OkStatus()
                                                : absl::Status(error_code, error_message);

@@ -523,7 +523,7 @@ TEST_F(SagaEngineTest, StaleWorkerIsFencedAndTheNewOwnerFinishesOnce) {
   StepRecord late;
   late.seq = 9;
   late.name = "late";
-  absl::Status write = store_->InsertStep(stale, late);
+  absl::Status write = store_->WriteSteps(stale, {late});
   EXPECT_TRUE(db::IsFenced(write)) << write;
   EXPECT_EQ(ledger_.Count("wf-fence/sa"), 1);
 }
