@@ -127,15 +127,25 @@ constexpr Statement kSelectReservationOfOrderOrRequest{
     " WHERE r.order_id = $1 OR r.request_id = $2"
     " ORDER BY r.order_id = $1 DESC, r.order_id, i.line_no"};
 
-// Inserts the reservation ($1 order, $2 request id, $3 fingerprint) with its items ($4 text[]
-// of SKUs, $5 int[] of quantities) and raises `reserved` of every product, in one statement.
-// When a reservation of the order or with the request id exists, nothing is written and no row
-// is returned.
-constexpr Statement kInsertReservation{
-    "inventory.insert_reservation",
-    "WITH reservation AS ("
+// The whole of a Reserve that succeeds, in one statement: locks the products of SKUs $4 (text[])
+// in sku order and, only when no reservation of order $1 or with request id $2 exists and every
+// product exists with at least its quantity ($5, int[]) available, inserts the reservation ($3:
+// fingerprint) with its items and raises `reserved` of every product. Returns the reservation's
+// times; no row, and nothing written, otherwise (Reserve then looks for the cause under lock).
+constexpr Statement kReserveIfAvailable{
+    "inventory.reserve_if_available",
+    "WITH locked AS MATERIALIZED ("
+    "  SELECT p.sku, p.on_hand - p.reserved AS available FROM inventory.products p"
+    "  WHERE p.sku = ANY($4::text[]) ORDER BY p.sku FOR UPDATE"
+    "), verdict AS ("
+    "  SELECT NOT EXISTS (SELECT 1 FROM inventory.reservations r"
+    "                     WHERE r.order_id = $1 OR r.request_id = $2)"
+    "    AND (SELECT count(*) FROM unnest($4::text[], $5::int[]) AS t(sku, quantity)"
+    "         JOIN locked l ON l.sku = t.sku AND l.available >= t.quantity)"
+    "        = cardinality($4::text[]) AS ok"
+    "), reservation AS ("
     "  INSERT INTO inventory.reservations (order_id, status, request_id, request_fingerprint)"
-    "  VALUES ($1, 'held', $2, $3)"
+    "  SELECT $1, 'held', $2, $3 FROM verdict WHERE verdict.ok"
     "  ON CONFLICT DO NOTHING"
     "  RETURNING order_id, created_at, updated_at"
     "), items AS ("
@@ -150,57 +160,46 @@ constexpr Statement kInsertReservation{
     ") "
     "SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM reservation"};
 
-// Moves the held reservation of order $1 to released and returns each item's quantity to its
-// product, in one statement. Returns the new version and update time; no row if not held.
+// Moves the reservation of order $1 from status `from` to `to` and applies `stock_set` (a SET
+// list over products `p` and the reservation's items `i`) to each item's product, in one
+// statement: the reservation row is locked by its UPDATE, then the products in sku order (the one
+// lock order every stock change uses, so concurrent changes never deadlock). Returns the
+// reservation as OP_RESERVATION_COLUMNS after the move; no row, and nothing written, when the
+// reservation is absent or not in `from`.
+#define OP_SETTLE_RESERVATION(from, to, stock_set)                                              \
+  "WITH r AS ("                                                                                 \
+  "  UPDATE inventory.reservations SET status = '" to "', version = version + 1,"               \
+  "    updated_at = now()"                                                                      \
+  "  WHERE order_id = $1 AND status = '" from "'"                                               \
+  "  RETURNING order_id, status, request_id, request_fingerprint, version, created_at,"         \
+  "    updated_at"                                                                              \
+  "), locked AS MATERIALIZED ("                                                                 \
+  "  SELECT p.sku FROM inventory.products p"                                                    \
+  "  JOIN inventory.reservation_items i ON i.sku = p.sku"                                       \
+  "  WHERE i.order_id = (SELECT order_id FROM r) ORDER BY p.sku FOR UPDATE OF p"                \
+  "), stock AS ("                                                                               \
+  "  UPDATE inventory.products p SET " stock_set ", version = p.version + 1, updated_at = now()" \
+  "  FROM inventory.reservation_items i"                                                        \
+  "  WHERE i.order_id = $1 AND p.sku = i.sku AND (SELECT count(*) FROM locked) > 0"             \
+  ") "                                                                                          \
+  "SELECT " OP_RESERVATION_COLUMNS " FROM r"                                                    \
+  " LEFT JOIN inventory.reservation_items i ON i.order_id = r.order_id ORDER BY i.line_no"
+
+// Held -> released: each item's quantity goes back from reserved.
 constexpr Statement kReleaseReservation{
     "inventory.release_reservation",
-    "WITH reservation AS ("
-    "  UPDATE inventory.reservations SET status = 'released', version = version + 1,"
-    "    updated_at = now()"
-    "  WHERE order_id = $1 AND status = 'held'"
-    "  RETURNING order_id, version, updated_at"
-    "), stock AS ("
-    "  UPDATE inventory.products p SET reserved = p.reserved - i.quantity,"
-    "    version = p.version + 1, updated_at = now()"
-    "  FROM reservation JOIN inventory.reservation_items i ON i.order_id = reservation.order_id"
-    "  WHERE p.sku = i.sku"
-    ") "
-    "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"};
+    OP_SETTLE_RESERVATION("held", "released", "reserved = p.reserved - i.quantity")};
 
-// Moves the held reservation of order $1 to committed and takes each item's quantity off both
-// on_hand and reserved of its product, in one statement. Returns as kReleaseReservation.
+// Held -> committed: each item's quantity leaves both on_hand and reserved.
 constexpr Statement kCommitReservation{
     "inventory.commit_reservation",
-    "WITH reservation AS ("
-    "  UPDATE inventory.reservations SET status = 'committed', version = version + 1,"
-    "    updated_at = now()"
-    "  WHERE order_id = $1 AND status = 'held'"
-    "  RETURNING order_id, version, updated_at"
-    "), stock AS ("
-    "  UPDATE inventory.products p SET reserved = p.reserved - i.quantity,"
-    "    on_hand = p.on_hand - i.quantity, version = p.version + 1, updated_at = now()"
-    "  FROM reservation JOIN inventory.reservation_items i ON i.order_id = reservation.order_id"
-    "  WHERE p.sku = i.sku"
-    ") "
-    "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"};
+    OP_SETTLE_RESERVATION("held", "committed",
+                          "reserved = p.reserved - i.quantity, on_hand = p.on_hand - i.quantity")};
 
-// Moves the committed reservation of order $1 to returned and puts each item's quantity back
-// onto on_hand of its product (reserved is untouched), in one statement. Returns as
-// kReleaseReservation; no row if not committed.
+// Committed -> returned: each item's quantity goes back onto on_hand (reserved is untouched).
 constexpr Statement kReturnReservation{
     "inventory.return_reservation",
-    "WITH reservation AS ("
-    "  UPDATE inventory.reservations SET status = 'returned', version = version + 1,"
-    "    updated_at = now()"
-    "  WHERE order_id = $1 AND status = 'committed'"
-    "  RETURNING order_id, version, updated_at"
-    "), stock AS ("
-    "  UPDATE inventory.products p SET on_hand = p.on_hand + i.quantity,"
-    "    version = p.version + 1, updated_at = now()"
-    "  FROM reservation JOIN inventory.reservation_items i ON i.order_id = reservation.order_id"
-    "  WHERE p.sku = i.sku"
-    ") "
-    "SELECT version, " OP_EPOCH_US("updated_at") " FROM reservation"};
+    OP_SETTLE_RESERVATION("committed", "returned", "on_hand = p.on_hand + i.quantity")};
 
 // Maps rows of OP_RESERVATION_COLUMNS (consecutive rows per reservation) to reservations.
 std::vector<Reservation> ReservationsFromRows(const pqxx::result& rows) {
@@ -241,34 +240,39 @@ std::string SkuArray(const std::vector<ReservationItem>& items) {
 }
 
 // Applies `transition` (Reservation::Release, ::Commit or ::Return) to the reservation of
-// `order_id` and, when it changed the status, runs `apply` (the matching statement above, which
-// moves the status and the stock together) with the reservation and its products locked.
+// `order_id`, `apply` being the matching statement above. The common case, a reservation in the
+// state `apply` moves it from, is that one statement. Otherwise (absent, already moved, or in a
+// state the transition refuses) the reservation is locked and the domain's transition decides:
+// unchanged, an error, or (created or moved since the first look) `apply` after all.
 absl::StatusOr<Reservation> Settle(ConnectionPool& pool, absl::string_view order_id,
                                    absl::StatusOr<bool> (Reservation::*transition)(),
                                    const Statement& apply) {
+  const std::string id(order_id);
+  std::vector<Reservation> moved;
+  // Re-running after a lost connection finds the reservation moved and changes nothing.
+  OP_RETURN_IF_ERROR(RunTransaction(pool, {.mode = TxMode::kAutocommit, .idempotent = true},
+                                    [&](pqxx::transaction_base& tx) -> absl::Status {
+                                      moved = ReservationsFromRows(Exec(tx, apply, id));
+                                      return absl::OkStatus();
+                                    }));
+  if (!moved.empty()) return std::move(moved.front());
+
   Reservation saved;
-  // Re-running after a lost COMMIT finds the reservation settled and changes nothing.
   OP_RETURN_IF_ERROR(RunTransaction(
       pool, {.mode = TxMode::kReadCommitted, .idempotent = true},
       [&](pqxx::transaction_base& tx) -> absl::Status {
-        OP_ASSIGN_OR_RETURN(
-            Reservation reservation,
-            SingleReservation(Exec(tx, kSelectReservationForUpdate, std::string(order_id)),
-                              order_id));
-        const ReservationStatus before = reservation.status;
-        OP_ASSIGN_OR_RETURN(const bool changed, (reservation.*transition)());
-        if (changed) {
-          Exec(tx, kLockProducts, SkuArray(reservation.items));
-          pqxx::result settled = Exec(tx, apply, reservation.order_id);
-          if (settled.empty()) {
-            return absl::InternalError(absl::StrCat("reservation for order ", order_id,
-                                                    " is locked but was no longer ",
-                                                    inventory::ReservationStatusName(before)));
-          }
-          reservation.version = settled[0][0].as<int64_t>();
-          reservation.update_time = TimeFromField(settled[0][1]);
+        OP_ASSIGN_OR_RETURN(saved,
+                            SingleReservation(Exec(tx, kSelectReservationForUpdate, id), order_id));
+        const ReservationStatus before = saved.status;
+        OP_ASSIGN_OR_RETURN(const bool changed, (saved.*transition)());
+        if (!changed) return absl::OkStatus();
+        std::vector<Reservation> applied = ReservationsFromRows(Exec(tx, apply, id));
+        if (applied.empty()) {
+          return absl::InternalError(absl::StrCat("reservation for order ", order_id,
+                                                  " is locked but was no longer ",
+                                                  inventory::ReservationStatusName(before)));
         }
-        saved = std::move(reservation);
+        saved = std::move(applied.front());
         return absl::OkStatus();
       }));
   return saved;
@@ -369,6 +373,29 @@ absl::StatusOr<inventory::ReserveResult> PgInventoryRepository::Reserve(
   const std::string sku_array = SkuArray(reservation.items);
   const std::string quantity_array = IntArray(quantities);
   inventory::ReserveResult result;
+  auto created = [&](const pqxx::row& times) {
+    result.reservation = reservation;
+    result.reservation.status = ReservationStatus::kHeld;
+    result.reservation.version = 1;
+    result.reservation.create_time = TimeFromField(times[0]);
+    result.reservation.update_time = TimeFromField(times[1]);
+    result.created = true;
+  };
+  const auto fingerprint = static_cast<int64_t>(reservation.request_fingerprint);
+  // The common case in one statement. Keyed by order and request id: re-running it after a lost
+  // connection writes nothing, and the transaction below then finds the reservation.
+  pqxx::result fast;
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                                    [&](pqxx::transaction_base& tx) -> absl::Status {
+                                      fast = Exec(tx, kReserveIfAvailable, reservation.order_id,
+                                                  reservation.request_id, fingerprint, sku_array,
+                                                  quantity_array);
+                                      return absl::OkStatus();
+                                    }));
+  if (!fast.empty()) {
+    created(fast[0]);
+    return result;
+  }
   // The existing reservation of the order or request, if any: the idempotent answer.
   auto find_existing = [&](pqxx::transaction_base& tx) {
     std::vector<Reservation> existing = ReservationsFromRows(
@@ -390,21 +417,16 @@ absl::StatusOr<inventory::ReserveResult> PgInventoryRepository::Reserve(
           if (find_existing(tx)) return absl::OkStatus();
           return stock;
         }
-        pqxx::result inserted =
-            Exec(tx, kInsertReservation, reservation.order_id, reservation.request_id,
-                 static_cast<int64_t>(reservation.request_fingerprint), sku_array, quantity_array);
+        pqxx::result inserted = Exec(tx, kReserveIfAvailable, reservation.order_id,
+                                     reservation.request_id, fingerprint, sku_array,
+                                     quantity_array);
         if (inserted.empty()) {
           // Created concurrently since our first look; nothing was written by us.
           if (find_existing(tx)) return absl::OkStatus();
           return absl::InternalError(absl::StrCat("reservation for order ", reservation.order_id,
                                                   " conflicted but cannot be read"));
         }
-        result.reservation = reservation;
-        result.reservation.status = ReservationStatus::kHeld;
-        result.reservation.version = 1;
-        result.reservation.create_time = TimeFromField(inserted[0][0]);
-        result.reservation.update_time = TimeFromField(inserted[0][1]);
-        result.created = true;
+        created(inserted[0]);
         return absl::OkStatus();
       }));
   return result;

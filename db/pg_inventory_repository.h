@@ -1,14 +1,17 @@
 // InventoryRepository on PostgreSQL (schema `inventory`).
 //
-// Stock moves in one transaction per use case with a fixed number of round trips, whatever the
-// number of items: Reserve locks the items' products in sku order (`FOR UPDATE`, so concurrent
-// reservations never deadlock), checks them with the domain's CheckStock, and then inserts the
-// reservation, its items and raises `reserved` of every product in one statement. Release,
-// Commit and Return lock the reservation, then its products in sku order, and apply the status
-// change and the stock effect in one statement. The table's CHECK (reserved <= on_hand) is the
-// last line of defence against overselling. UpsertProduct records its request id in
-// inventory.product_upserts first, in the same transaction as the product write, so a repeated
-// request id (even a late one, or one for another SKU) writes nothing. Thread-safe.
+// Stock moves in one statement per use case when it succeeds, whatever the number of items:
+// Reserve locks the items' products in sku order (`FOR UPDATE`, so concurrent reservations never
+// deadlock) and, if none is missing or short and the order holds no reservation, inserts the
+// reservation and its items and raises `reserved` of every product. Release, Commit and Return
+// move the reservation's status (locking its row) and then lock its products in sku order and
+// apply the stock effect. When that one statement finds nothing to do (a replay, missing stock,
+// a reservation in another state), a short transaction under the same locks works out the answer
+// with the domain's rules (CheckStock, Reservation's transitions). The table's CHECK
+// (reserved <= on_hand) is the last line of defence against overselling. UpsertProduct records
+// its request id in inventory.product_upserts first, in the same transaction as the product
+// write, so a repeated request id (even a late one, or one for another SKU) writes nothing.
+// Thread-safe.
 #pragma once
 
 #include "db/pool.h"

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "db/row_time.h"
 #include "db/transaction.h"
 #include "services/common/errors.h"
@@ -67,11 +68,29 @@ constexpr Statement kSelectPaymentForUpdate{
     "payments.select_for_update",
     "SELECT " OP_PAYMENT_COLUMNS " FROM payments.payments WHERE id = $1::uuid FOR UPDATE"};
 
-constexpr Statement kUpdatePayment{
-    "payments.update",
-    "UPDATE payments.payments SET captured_minor = $2, refunded_minor = $3, status = $4,"
-    " decline_reason = $5, gateway_reference = $6, version = version + 1, updated_at = now()"
-    " WHERE id = $1::uuid RETURNING version, " OP_EPOCH_US("updated_at")};
+// Saves the mutable fields ($2..$6) of payment $1 when it is at version $7; returns the new
+// version and update time, no row when the payment is absent or at another version.
+#define OP_UPDATE_PAYMENT                                                                    \
+  "UPDATE payments.payments SET captured_minor = $2, refunded_minor = $3, status = $4,"      \
+  " decline_reason = $5, gateway_reference = $6, version = version + 1, updated_at = now()" \
+  " WHERE id = $1::uuid AND version = $7"                                                    \
+  " RETURNING version, " OP_EPOCH_US("updated_at") " AS updated_us"
+
+constexpr Statement kUpdatePayment{"payments.update", OP_UPDATE_PAYMENT};
+
+// kUpdatePayment and, only when it saved, records operation $8 (kind $9, amount $10,
+// fingerprint $11, reason $12) for the payment, in one statement. A request id recorded already
+// fails the statement (unique violation) and nothing is written. Returns the new version, update
+// time and the operation's create time; no row, and nothing written, when the payment is absent
+// or at another version.
+constexpr Statement kUpdatePaymentAndRecord{
+    "payments.update_and_record",
+    "WITH saved AS (" OP_UPDATE_PAYMENT "), recorded AS ("
+    " INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
+    " request_fingerprint, reason)"
+    " SELECT $8, $1::uuid, $9, $10, $11, $12 FROM saved"
+    " RETURNING " OP_EPOCH_US("created_at") " AS created_us)"
+    " SELECT saved.version, saved.updated_us, recorded.created_us FROM saved, recorded"};
 
 constexpr Statement kSelectOperation{"payments.select_operation",
                                      "SELECT " OP_OPERATION_COLUMNS
@@ -155,23 +174,44 @@ absl::StatusOr<Payment> LockPayment(pqxx::transaction_base& tx, const std::strin
   return SinglePayment(Exec(tx, kSelectPaymentForUpdate, id), id);
 }
 
+// `before` with `mutate` applied to its mutable fields; the immutable ones come from `before`,
+// whatever `mutate` did to them.
+absl::StatusOr<Payment> Mutated(const Payment& before,
+                                absl::FunctionRef<absl::Status(Payment&)> mutate) {
+  Payment payment = before;
+  OP_RETURN_IF_ERROR(mutate(payment));
+  Payment after = before;
+  after.captured_minor = payment.captured_minor;
+  after.refunded_minor = payment.refunded_minor;
+  after.status = payment.status;
+  after.decline_reason = std::move(payment.decline_reason);
+  after.gateway_reference = std::move(payment.gateway_reference);
+  return after;
+}
+
+// Runs kUpdatePayment or kUpdatePaymentAndRecord (`statement`, with `more` parameters after the
+// payment's) to save `after`, read at version `after.version`; `*after` gets the new version and
+// update time. False when the payment is no longer at that version (nothing written).
+template <typename... More>
+bool SaveIfUnchanged(pqxx::transaction_base& tx, const Statement& statement, Payment* after,
+                     pqxx::result* rows, const More&... more) {
+  *rows = Exec(tx, statement, after->id, after->captured_minor, after->refunded_minor,
+               PaymentStatusName(after->status), after->decline_reason, after->gateway_reference,
+               after->version, more...);
+  if (rows->empty()) return false;
+  after->version = (*rows)[0][0].as<int64_t>();
+  after->update_time = TimeFromField((*rows)[0][1]);
+  return true;
+}
+
 // Applies `mutate` to `before` (locked by this transaction) and saves the result in `tx`.
 absl::StatusOr<Payment> MutateAndSave(pqxx::transaction_base& tx, const Payment& before,
                                       absl::FunctionRef<absl::Status(Payment&)> mutate) {
-  Payment payment = before;
-  OP_RETURN_IF_ERROR(mutate(payment));
-  pqxx::row r =
-      Exec(tx, kUpdatePayment, before.id, payment.captured_minor, payment.refunded_minor,
-           PaymentStatusName(payment.status), payment.decline_reason, payment.gateway_reference)[0];
-  // Immutable fields come from the stored row, whatever `mutate` did to them.
-  Payment saved = before;
-  saved.captured_minor = payment.captured_minor;
-  saved.refunded_minor = payment.refunded_minor;
-  saved.status = payment.status;
-  saved.decline_reason = std::move(payment.decline_reason);
-  saved.gateway_reference = std::move(payment.gateway_reference);
-  saved.version = r[0].as<int64_t>();
-  saved.update_time = TimeFromField(r[1]);
+  OP_ASSIGN_OR_RETURN(Payment saved, Mutated(before, mutate));
+  pqxx::result rows;
+  if (!SaveIfUnchanged(tx, kUpdatePayment, &saved, &rows)) {
+    return absl::InternalError(absl::StrCat("payment ", before.id, " changed while locked"));
+  }
   return saved;
 }
 
@@ -311,10 +351,22 @@ absl::StatusOr<payments::PaymentPage> PgPaymentRepository::List(
 }
 
 absl::StatusOr<Payment> PgPaymentRepository::Update(
-    absl::string_view payment_id, absl::FunctionRef<absl::Status(Payment&)> mutate) {
+    const Payment& as_read, absl::FunctionRef<absl::Status(Payment&)> mutate) {
+  // Unchanged since the caller read it: one conditional statement. Not idempotent (`mutate` is
+  // arbitrary), so a lost connection is reported as an unknown outcome, as below.
+  if (absl::StatusOr<Payment> after = Mutated(as_read, mutate); after.ok()) {
+    bool saved = false;
+    OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit},
+                                      [&](pqxx::transaction_base& tx) -> absl::Status {
+                                        pqxx::result rows;
+                                        saved = SaveIfUnchanged(tx, kUpdatePayment, &*after, &rows);
+                                        return absl::OkStatus();
+                                      }));
+    if (saved) return *std::move(after);
+  }
   Payment saved;
   OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-    OP_ASSIGN_OR_RETURN(const Payment locked, LockPayment(tx, std::string(payment_id)));
+    OP_ASSIGN_OR_RETURN(const Payment locked, LockPayment(tx, as_read.id));
     OP_ASSIGN_OR_RETURN(saved, MutateAndSave(tx, locked, mutate));
     return absl::OkStatus();
   }));
@@ -322,8 +374,42 @@ absl::StatusOr<Payment> PgPaymentRepository::Update(
 }
 
 absl::StatusOr<payments::ApplyOperationResult> PgPaymentRepository::ApplyOperation(
-    const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) {
+    const PaymentOperation& operation, const Payment& as_read,
+    absl::FunctionRef<absl::Status(Payment&)> mutate) {
   payments::ApplyOperationResult result;
+  // Unchanged since the caller read it (so no operation was recorded for it since): the save and
+  // the record in one statement. A request id recorded already (before the read, or concurrently
+  // for another payment) fails it and writes nothing; the transaction below then answers.
+  if (as_read.id == operation.payment_id) {
+    if (absl::StatusOr<Payment> after = Mutated(as_read, mutate); after.ok()) {
+      bool saved = false;
+      // Keyed by request_id: re-running after a lost connection finds the payment changed.
+      OP_RETURN_IF_ERROR(RunTransaction(
+          pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+          [&](pqxx::transaction_base& tx) -> absl::Status {
+            pqxx::result rows;
+            try {
+              saved = SaveIfUnchanged(tx, kUpdatePaymentAndRecord, &*after, &rows,
+                                      operation.request_id, OperationKindName(operation.kind),
+                                      operation.amount_minor,
+                                      static_cast<int64_t>(operation.request_fingerprint),
+                                      operation.reason);
+            } catch (const pqxx::unique_violation&) {
+              saved = false;
+            }
+            if (saved) {
+              result.operation = operation;
+              result.operation.create_time = TimeFromField(rows[0][2]);
+            }
+            return absl::OkStatus();
+          }));
+      if (saved) {
+        result.payment = *std::move(after);
+        result.applied = true;
+        return result;
+      }
+    }
+  }
   // Keyed by request_id: re-running after a connection lost during COMMIT finds the record.
   OP_RETURN_IF_ERROR(RunTransaction(
       pool_, {.mode = TxMode::kReadCommitted, .idempotent = true},

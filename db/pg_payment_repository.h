@@ -3,9 +3,10 @@
 // across kinds. CreatePending is one autocommit statement that claims the request_id there
 // (`ON CONFLICT (request_id)`) and inserts the payment only if that succeeded; GetForOperation
 // reads a payment together with the operation recorded under a request_id in one statement;
-// Update and ApplyOperation lock the payment row (`FOR UPDATE`) and write the payment and its
-// operation record in one transaction; List pages by keyset on (created_at, id) with an index for each
-// filter. Thread-safe.
+// Update and ApplyOperation are optimistic: when the payment is still at the version the caller
+// read, the save (and the operation record) is one conditional statement; otherwise they lock the
+// payment row (`FOR UPDATE`) and write the payment and its operation record in one transaction.
+// List pages by keyset on (created_at, id) with an index for each filter. Thread-safe.
 #pragma once
 
 #include "db/pool.h"
@@ -26,10 +27,10 @@ class PgPaymentRepository final : public payments::PaymentRepository {
       absl::string_view payment_id, absl::string_view request_id) override;
   absl::StatusOr<payments::PaymentPage> List(const payments::PaymentListQuery& query) override;
   absl::StatusOr<payments::Payment> Update(
-      absl::string_view payment_id,
+      const payments::Payment& as_read,
       absl::FunctionRef<absl::Status(payments::Payment&)> mutate) override;
   absl::StatusOr<payments::ApplyOperationResult> ApplyOperation(
-      const payments::PaymentOperation& operation,
+      const payments::PaymentOperation& operation, const payments::Payment& as_read,
       absl::FunctionRef<absl::Status(payments::Payment&)> mutate) override;
 
  private:

@@ -115,13 +115,14 @@ absl::StatusOr<Payment> MemoryPaymentRepository::UpdateLocked(
 }
 
 absl::StatusOr<Payment> MemoryPaymentRepository::Update(
-    absl::string_view payment_id, absl::FunctionRef<absl::Status(Payment&)> mutate) {
+    const Payment& as_read, absl::FunctionRef<absl::Status(Payment&)> mutate) {
   absl::MutexLock lock(&mu_);
-  return UpdateLocked(payment_id, mutate);
+  return UpdateLocked(as_read.id, mutate);
 }
 
 absl::StatusOr<ApplyOperationResult> MemoryPaymentRepository::ApplyOperation(
-    const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) {
+    const PaymentOperation& operation, const Payment& /*as_read*/,
+    absl::FunctionRef<absl::Status(Payment&)> mutate) {
   absl::MutexLock lock(&mu_);
   if (auto it = operations_.find(operation.request_id); it != operations_.end()) {
     return ApplyOperationResult{payments_.at(it->second.payment_id), it->second, false};

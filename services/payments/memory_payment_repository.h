@@ -20,10 +20,12 @@ class MemoryPaymentRepository final : public PaymentRepository {
   absl::StatusOr<PaymentForOperation> GetForOperation(absl::string_view payment_id,
                                                       absl::string_view request_id) override;
   absl::StatusOr<PaymentPage> List(const PaymentListQuery& query) override;
-  absl::StatusOr<Payment> Update(absl::string_view payment_id,
+  // `as_read` is not needed here: under one mutex every save sees the stored payment.
+  absl::StatusOr<Payment> Update(const Payment& as_read,
                                  absl::FunctionRef<absl::Status(Payment&)> mutate) override;
   absl::StatusOr<ApplyOperationResult> ApplyOperation(
-      const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) override;
+      const PaymentOperation& operation, const Payment& as_read,
+      absl::FunctionRef<absl::Status(Payment&)> mutate) override;
 
  private:
   absl::Time NextTimestamp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -50,7 +50,7 @@ struct ApplyOperationResult {
   // compares with the new request's).
   PaymentOperation operation;
   // False when an operation with the same request_id was already recorded: nothing was
-  // changed and `mutate` was not called.
+  // changed (`mutate` may have run on the caller's `as_read`, but nothing it did was kept).
   bool applied = false;
 };
 
@@ -97,28 +97,34 @@ class PaymentRepository {
   // One page of payments matching `query`, newest first (create_time DESC, id DESC).
   virtual absl::StatusOr<PaymentPage> List(const PaymentListQuery& query) = 0;
 
-  // Loads the payment exclusively, applies `mutate`, and saves it with version + 1 and a new
-  // update_time, all in one transaction; returns the saved payment. When `mutate` returns an
-  // error nothing is saved and that error is returned. `mutate` may be called more than once
-  // (retry on serialization failure or deadlock), so it must only edit its argument. The id,
+  // Applies `mutate` to the payment as it is stored now and saves it with version + 1 and a new
+  // update_time, atomically; returns the saved payment. `as_read` is that payment as the caller
+  // last read it: while the store still holds that version the save is one conditional write,
+  // else the payment is loaded exclusively and `mutate` runs on what is stored (the outcome is
+  // the same either way). When `mutate` returns an error nothing is saved and that error is
+  // returned. `mutate` may be called more than once (on `as_read`, then on the stored payment;
+  // retries on serialization failure or deadlock), so it must only edit its argument. The id,
   // order, request, token, amount and create_time are immutable; NOT_FOUND if absent.
-  virtual absl::StatusOr<Payment> Update(absl::string_view payment_id,
+  virtual absl::StatusOr<Payment> Update(const Payment& as_read,
                                          absl::FunctionRef<absl::Status(Payment&)> mutate) = 0;
 
-  // Applies one capture / void / refund exactly once, in one transaction:
+  // Applies one capture / void / refund exactly once, atomically:
   //   - if an operation with `operation.request_id` is already recorded, changes nothing and
   //     returns {that operation's payment as it is now, the recorded operation, applied=false};
-  //   - otherwise loads payment `operation.payment_id` exclusively (NOT_FOUND if absent),
-  //     applies `mutate` (whose error rolls everything back and is returned), saves the payment
-  //     as Update does, records `operation` (create_time from the store's clock) and returns
-  //     {saved payment, stored operation, applied=true}.
+  //   - otherwise applies `mutate` to payment `operation.payment_id` as it is stored now
+  //     (NOT_FOUND if absent; an error of `mutate` rolls everything back and is returned), saves
+  //     the payment as Update does, records `operation` (create_time from the store's clock) and
+  //     returns {saved payment, stored operation, applied=true}.
+  // `as_read` is the payment as the caller last read it, a hint as for Update (ignored unless
+  // it is payment `operation.payment_id`).
   // Concurrent calls with the same request_id for the same payment serialize on the payment:
   // exactly one applies, the others replay. ALREADY_EXISTS, with nothing changed, when
   // `operation.request_id` is the request_id of a payment's authorization (see CreatePending),
   // or was recorded concurrently for a different payment or by an authorization. `mutate` may
   // be called more than once, as for Update.
   virtual absl::StatusOr<ApplyOperationResult> ApplyOperation(
-      const PaymentOperation& operation, absl::FunctionRef<absl::Status(Payment&)> mutate) = 0;
+      const PaymentOperation& operation, const Payment& as_read,
+      absl::FunctionRef<absl::Status(Payment&)> mutate) = 0;
 };
 
 }  // namespace order_platform::payments

@@ -73,7 +73,7 @@ absl::StatusOr<Payment> PaymentService::Authorize(const AuthorizeRequest& reques
       GatewayRequestFor(payment, request.request_id, payment.amount.minor, deadline));
   if (!authorized.ok()) return GatewayFailed(authorized.status());
   const AuthorizationResult& result = *authorized;
-  absl::StatusOr<Payment> saved = repository_.Update(payment.id, [&](Payment& p) -> absl::Status {
+  absl::StatusOr<Payment> saved = repository_.Update(payment, [&](Payment& p) -> absl::Status {
     // Completed (or voided) by a concurrent call meanwhile: keep what it recorded.
     if (p.status != PaymentStatus::kPending) return NothingToDo();
     return result.approved ? p.MarkAuthorized(result.reference)
@@ -113,8 +113,10 @@ absl::StatusOr<PaymentForOperation> PaymentService::LoadForOperation(absl::strin
 }
 
 absl::StatusOr<Payment> PaymentService::Record(const PaymentOperation& operation,
+                                               const Payment& as_read,
                                                absl::FunctionRef<absl::Status(Payment&)> mutate) {
-  OP_ASSIGN_OR_RETURN(ApplyOperationResult result, repository_.ApplyOperation(operation, mutate));
+  OP_ASSIGN_OR_RETURN(ApplyOperationResult result,
+                      repository_.ApplyOperation(operation, as_read, mutate));
   if (!result.applied && result.operation.request_fingerprint != operation.request_fingerprint) {
     return RequestIdReused(operation.request_id);
   }
@@ -157,7 +159,7 @@ absl::StatusOr<Payment> PaymentService::Capture(const CapturePaymentParams& para
 
   const PaymentOperation operation = OperationRecord(OperationKind::kCapture, params.request_id, id,
                                                      after.captured_minor, fingerprint, "");
-  return Record(operation, [&](Payment& p) { return p.Capture(requested); });
+  return Record(operation, payment, [&](Payment& p) { return p.Capture(requested); });
 }
 
 absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params, absl::Time deadline) {
@@ -181,7 +183,7 @@ absl::StatusOr<Payment> PaymentService::Void(const VoidPaymentParams& params, ab
 
   const PaymentOperation operation =
       OperationRecord(OperationKind::kVoid, params.request_id, id, 0, fingerprint, "");
-  return Record(operation, [&](Payment& p) { return p.Void(); });
+  return Record(operation, payment, [&](Payment& p) { return p.Void(); });
 }
 
 absl::StatusOr<Payment> PaymentService::Refund(const RefundPaymentParams& params,
@@ -211,7 +213,7 @@ absl::StatusOr<Payment> PaymentService::Refund(const RefundPaymentParams& params
   // the re-check then fails if both no longer fit.
   const PaymentOperation operation = OperationRecord(OperationKind::kRefund, params.request_id, id,
                                                      refund_minor, fingerprint, params.reason);
-  return Record(operation, [&](Payment& p) { return p.Refund(refund_minor); });
+  return Record(operation, payment, [&](Payment& p) { return p.Refund(refund_minor); });
 }
 
 absl::StatusOr<Payment> PaymentService::Get(absl::string_view payment_id) {

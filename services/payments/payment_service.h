@@ -114,9 +114,10 @@ class PaymentService {
                                                        absl::string_view request_id,
                                                        uint64_t fingerprint);
 
-  // Records `operation` with `mutate` re-checked on the locked payment; a concurrent replay
-  // that won the race is returned like a replay.
-  absl::StatusOr<Payment> Record(const PaymentOperation& operation,
+  // Records `operation` with `mutate` re-checked on the payment as stored (`as_read` when it is
+  // unchanged since LoadForOperation); a concurrent replay that won the race is returned like a
+  // replay.
+  absl::StatusOr<Payment> Record(const PaymentOperation& operation, const Payment& as_read,
                                  absl::FunctionRef<absl::Status(Payment&)> mutate);
 
   // Reports a failed gateway call (as PaymentOutcome::kFailed) and passes `status` through.

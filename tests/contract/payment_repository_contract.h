@@ -60,7 +60,8 @@ class PaymentRepositoryContractTest : public ::testing::Test {
     absl::StatusOr<CreatePaymentResult> created = repo().CreatePending(payment);
     EXPECT_TRUE(created.ok()) << created.status();
     absl::StatusOr<Payment> authorized =
-        repo().Update(payment.id, [](Payment& p) { return p.MarkAuthorized("sim_ref"); });
+        repo().Update(created.ok() ? created->payment : payment,
+                      [](Payment& p) { return p.MarkAuthorized("sim_ref"); });
     EXPECT_TRUE(authorized.ok()) << authorized.status();
     return authorized.ok() ? *authorized : payment;
   }
@@ -144,9 +145,10 @@ TYPED_TEST_P(PaymentRepositoryContractTest, GetUnknownIsNotFound) {
 
 TYPED_TEST_P(PaymentRepositoryContractTest, UpdateSavesChangeAndBumpsVersion) {
   const Payment payment = SamplePayment("u-1");
-  ASSERT_TRUE(this->repo().CreatePending(payment).ok());
-  absl::StatusOr<Payment> updated =
-      this->repo().Update(payment.id, [](Payment& p) { return p.MarkDeclined("card declined"); });
+  absl::StatusOr<CreatePaymentResult> created = this->repo().CreatePending(payment);
+  ASSERT_TRUE(created.ok()) << created.status();
+  absl::StatusOr<Payment> updated = this->repo().Update(
+      created->payment, [](Payment& p) { return p.MarkDeclined("card declined"); });
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->version, 2);
   EXPECT_EQ(updated->status, PaymentStatus::kDeclined);
@@ -162,7 +164,7 @@ TYPED_TEST_P(PaymentRepositoryContractTest, UpdateSavesChangeAndBumpsVersion) {
 TYPED_TEST_P(PaymentRepositoryContractTest, UpdateSavesAmountsAndReference) {
   Payment payment = this->CreateAuthorized(SamplePayment("u-amounts"));
   EXPECT_EQ(payment.gateway_reference, "sim_ref");
-  absl::StatusOr<Payment> updated = this->repo().Update(payment.id, [](Payment& p) {
+  absl::StatusOr<Payment> updated = this->repo().Update(payment, [](Payment& p) {
     OP_RETURN_IF_ERROR(p.Capture(600));
     return p.Refund(100);
   });
@@ -178,8 +180,9 @@ TYPED_TEST_P(PaymentRepositoryContractTest, UpdateSavesAmountsAndReference) {
 
 TYPED_TEST_P(PaymentRepositoryContractTest, UpdateClosureErrorRollsBack) {
   const Payment payment = SamplePayment("u-2");
-  ASSERT_TRUE(this->repo().CreatePending(payment).ok());
-  absl::StatusOr<Payment> updated = this->repo().Update(payment.id, [](Payment& p) {
+  absl::StatusOr<CreatePaymentResult> created = this->repo().CreatePending(payment);
+  ASSERT_TRUE(created.ok()) << created.status();
+  absl::StatusOr<Payment> updated = this->repo().Update(created->payment, [](Payment& p) {
     p.decline_reason = "half-done";
     p.status = PaymentStatus::kDeclined;
     return absl::FailedPreconditionError("refused");
@@ -193,8 +196,10 @@ TYPED_TEST_P(PaymentRepositoryContractTest, UpdateClosureErrorRollsBack) {
 }
 
 TYPED_TEST_P(PaymentRepositoryContractTest, UpdateUnknownIsNotFound) {
+  Payment ghost = SamplePayment("never-stored");
+  ghost.id = kUnknownPaymentId;
   absl::StatusOr<Payment> updated =
-      this->repo().Update(kUnknownPaymentId, [](Payment&) { return absl::OkStatus(); });
+      this->repo().Update(ghost, [](Payment&) { return absl::OkStatus(); });
   EXPECT_EQ(updated.status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -205,7 +210,8 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentUpdatesAreSerialized) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
-      absl::StatusOr<Payment> r = this->repo().Update(payment.id, [](Payment& p) {
+      // All but the first to save hold a stale read.
+      absl::StatusOr<Payment> r = this->repo().Update(payment, [](Payment& p) {
         p.decline_reason += "x";
         return absl::OkStatus();
       });
@@ -223,7 +229,7 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationSavesPaymentAndRecords
   const Payment payment = this->CreateAuthorized(SamplePayment("a-1"));
   const PaymentOperation op = SampleOperation("cap-1", payment, OperationKind::kCapture, 700);
   absl::StatusOr<ApplyOperationResult> applied =
-      this->repo().ApplyOperation(op, [](Payment& p) { return p.Capture(700); });
+      this->repo().ApplyOperation(op, payment, [](Payment& p) { return p.Capture(700); });
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_TRUE(applied->applied);
   EXPECT_EQ(applied->payment.status, PaymentStatus::kCaptured);
@@ -250,11 +256,12 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationRecordsRefundReason) {
   Payment payment = this->CreateAuthorized(SamplePayment("a-reason"));
   ASSERT_TRUE(this->repo()
                   .ApplyOperation(SampleOperation("cap-r", payment, OperationKind::kCapture, 0),
-                                  [](Payment& p) { return p.Capture(0); })
+                                  payment, [](Payment& p) { return p.Capture(0); })
                   .ok());
   absl::StatusOr<ApplyOperationResult> refunded =
+      // `payment` is stale now (the capture moved it on): the refund applies to the stored one.
       this->repo().ApplyOperation(SampleOperation("ref-r", payment, OperationKind::kRefund, 250),
-                                  [](Payment& p) { return p.Refund(250); });
+                                  payment, [](Payment& p) { return p.Refund(250); });
   ASSERT_TRUE(refunded.ok()) << refunded.status();
   EXPECT_EQ(refunded->payment.status, PaymentStatus::kPartiallyRefunded);
   absl::StatusOr<PaymentOperation> recorded = this->repo().GetOperation("ref-r");
@@ -268,22 +275,18 @@ TYPED_TEST_P(PaymentRepositoryContractTest, OperationReplayChangesNothing) {
   const Payment payment = this->CreateAuthorized(SamplePayment("a-2"));
   const PaymentOperation op = SampleOperation("cap-2", payment, OperationKind::kCapture, 400);
   absl::StatusOr<ApplyOperationResult> first =
-      this->repo().ApplyOperation(op, [](Payment& p) { return p.Capture(400); });
+      this->repo().ApplyOperation(op, payment, [](Payment& p) { return p.Capture(400); });
   ASSERT_TRUE(first.ok()) << first.status();
 
-  // The replay carries another fingerprint and amount; the first record wins and mutate is not
-  // called.
+  // The replay carries another fingerprint and amount, and a read of the payment as it is now
+  // (taken after the record); the first record wins and what mutate did is not kept.
   PaymentOperation again = op;
   again.amount_minor = 999;
   again.request_fingerprint = op.request_fingerprint + 1;
-  bool called = false;
-  absl::StatusOr<ApplyOperationResult> replay = this->repo().ApplyOperation(again, [&](Payment& p) {
-    called = true;
-    return p.Void();
-  });
+  absl::StatusOr<ApplyOperationResult> replay =
+      this->repo().ApplyOperation(again, first->payment, [&](Payment& p) { return p.Void(); });
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_FALSE(replay->applied);
-  EXPECT_FALSE(called);
   EXPECT_EQ(replay->operation.amount_minor, 400);
   EXPECT_EQ(replay->operation.request_fingerprint, op.request_fingerprint);
   EXPECT_EQ(replay->payment.id, payment.id);
@@ -300,11 +303,12 @@ TYPED_TEST_P(PaymentRepositoryContractTest, OperationReplayForAnotherPaymentRetu
   const Payment a = this->CreateAuthorized(SamplePayment("a-3"));
   const Payment b = this->CreateAuthorized(SamplePayment("a-4"));
   ASSERT_TRUE(this->repo()
-                  .ApplyOperation(SampleOperation("void-x", a, OperationKind::kVoid, 0),
+                  .ApplyOperation(SampleOperation("void-x", a, OperationKind::kVoid, 0), a,
                                   [](Payment& p) { return p.Void(); })
                   .ok());
-  absl::StatusOr<ApplyOperationResult> replay = this->repo().ApplyOperation(
-      SampleOperation("void-x", b, OperationKind::kVoid, 0), [](Payment& p) { return p.Void(); });
+  absl::StatusOr<ApplyOperationResult> replay =
+      this->repo().ApplyOperation(SampleOperation("void-x", b, OperationKind::kVoid, 0), b,
+                                  [](Payment& p) { return p.Void(); });
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_FALSE(replay->applied);
   EXPECT_EQ(replay->operation.payment_id, a.id);
@@ -317,7 +321,8 @@ TYPED_TEST_P(PaymentRepositoryContractTest, OperationReplayForAnotherPaymentRetu
 TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationClosureErrorRollsBackPaymentAndRecord) {
   const Payment payment = this->CreateAuthorized(SamplePayment("a-5"));
   const PaymentOperation op = SampleOperation("cap-5", payment, OperationKind::kCapture, 5000);
-  absl::StatusOr<ApplyOperationResult> result = this->repo().ApplyOperation(op, [](Payment& p) {
+  absl::StatusOr<ApplyOperationResult> result =
+      this->repo().ApplyOperation(op, payment, [](Payment& p) {
     p.decline_reason = "half-done";
     return p.Capture(5000);  // Above the authorized amount.
   });
@@ -331,7 +336,7 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationClosureErrorRollsBackP
 
   // Nothing was recorded, so the request_id can still be applied.
   absl::StatusOr<ApplyOperationResult> retry =
-      this->repo().ApplyOperation(op, [](Payment& p) { return p.Capture(0); });
+      this->repo().ApplyOperation(op, payment, [](Payment& p) { return p.Capture(0); });
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE(retry->applied);
 }
@@ -341,7 +346,7 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ApplyOperationOnUnknownPaymentIsNotF
   ghost.id = kUnknownPaymentId;
   absl::StatusOr<ApplyOperationResult> result =
       this->repo().ApplyOperation(SampleOperation("void-ghost", ghost, OperationKind::kVoid, 0),
-                                  [](Payment& p) { return p.Void(); });
+                                  ghost, [](Payment& p) { return p.Void(); });
   EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(this->repo().GetOperation("void-ghost").status().code(), absl::StatusCode::kNotFound);
 }
@@ -351,14 +356,11 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentDuplicateOperationsApplyOn
   const PaymentOperation op = SampleOperation("cap-race", payment, OperationKind::kCapture, 0);
   constexpr int kThreads = 8;
   std::atomic<int> applied{0};
-  std::atomic<int> mutations{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
-      absl::StatusOr<ApplyOperationResult> r = this->repo().ApplyOperation(op, [&](Payment& p) {
-        mutations++;
-        return p.Capture(0);
-      });
+      absl::StatusOr<ApplyOperationResult> r =
+          this->repo().ApplyOperation(op, payment, [&](Payment& p) { return p.Capture(0); });
       ASSERT_TRUE(r.ok()) << r.status();
       EXPECT_EQ(r->payment.status, PaymentStatus::kCaptured);
       if (r->applied) applied++;
@@ -366,7 +368,6 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentDuplicateOperationsApplyOn
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(applied.load(), 1);
-  EXPECT_EQ(mutations.load(), 1);
   absl::StatusOr<Payment> got = this->repo().Get(payment.id);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->version, payment.version + 1);
@@ -378,14 +379,10 @@ TYPED_TEST_P(PaymentRepositoryContractTest, RequestIdsAreUniqueAcrossAuthorizati
   const Payment payment = this->CreateAuthorized(SamplePayment("shared-auth"));
   EXPECT_EQ(this->repo().GetOperation("shared-auth").status().code(),
             absl::StatusCode::kAlreadyExists);
-  bool called = false;
-  absl::StatusOr<ApplyOperationResult> capture = this->repo().ApplyOperation(
-      SampleOperation("shared-auth", payment, OperationKind::kCapture, 0), [&](Payment& p) {
-        called = true;
-        return p.Capture(0);
-      });
+  absl::StatusOr<ApplyOperationResult> capture =
+      this->repo().ApplyOperation(SampleOperation("shared-auth", payment, OperationKind::kCapture, 0),
+                                  payment, [&](Payment& p) { return p.Capture(0); });
   EXPECT_EQ(capture.status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_FALSE(called);
   absl::StatusOr<Payment> got = this->repo().Get(payment.id);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->version, payment.version);
@@ -394,7 +391,7 @@ TYPED_TEST_P(PaymentRepositoryContractTest, RequestIdsAreUniqueAcrossAuthorizati
   const PaymentOperation capture_op =
       SampleOperation("shared-cap", payment, OperationKind::kCapture, 0);
   ASSERT_TRUE(
-      this->repo().ApplyOperation(capture_op, [](Payment& p) { return p.Capture(0); }).ok());
+      this->repo().ApplyOperation(capture_op, payment, [](Payment& p) { return p.Capture(0); }).ok());
   const Payment other = SamplePayment("shared-cap", "o-other");
   EXPECT_EQ(this->repo().CreatePending(other).status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(this->repo().Get(other.id).status().code(), absl::StatusCode::kNotFound);
@@ -424,7 +421,7 @@ TYPED_TEST_P(PaymentRepositoryContractTest, ConcurrentAuthorizationAndOperationS
         status = r.status();
       } else {
         absl::StatusOr<ApplyOperationResult> r =
-            this->repo().ApplyOperation(op, [](Payment& p) { return p.Capture(0); });
+            this->repo().ApplyOperation(op, payment, [](Payment& p) { return p.Capture(0); });
         if (r.ok() && r->applied) applied++;
         status = r.status();
       }
@@ -470,10 +467,11 @@ TYPED_TEST_P(PaymentRepositoryContractTest, GetForOperationWithNothingRecordedRe
 TYPED_TEST_P(PaymentRepositoryContractTest, GetForOperationReturnsRecordedOperationAndPaymentNow) {
   const Payment payment = this->CreateAuthorized(SamplePayment("g-2"));
   const PaymentOperation op = SampleOperation("cap-g2", payment, OperationKind::kCapture, 600);
-  ASSERT_TRUE(this->repo().ApplyOperation(op, [](Payment& p) { return p.Capture(600); }).ok());
+  ASSERT_TRUE(
+      this->repo().ApplyOperation(op, payment, [](Payment& p) { return p.Capture(600); }).ok());
   absl::StatusOr<ApplyOperationResult> refunded =
       this->repo().ApplyOperation(SampleOperation("ref-g2", payment, OperationKind::kRefund, 100),
-                                  [](Payment& p) { return p.Refund(100); });
+                                  payment, [](Payment& p) { return p.Refund(100); });
   ASSERT_TRUE(refunded.ok()) << refunded.status();
 
   absl::StatusOr<PaymentForOperation> found = this->repo().GetForOperation(payment.id, "cap-g2");
@@ -504,7 +502,7 @@ TYPED_TEST_P(PaymentRepositoryContractTest, GetForOperationReturnsAnotherPayment
   const Payment a = this->CreateAuthorized(SamplePayment("g-3a"));
   const Payment b = this->CreateAuthorized(SamplePayment("g-3b"));
   ASSERT_TRUE(this->repo()
-                  .ApplyOperation(SampleOperation("void-g3", a, OperationKind::kVoid, 0),
+                  .ApplyOperation(SampleOperation("void-g3", a, OperationKind::kVoid, 0), a,
                                   [](Payment& p) { return p.Void(); })
                   .ok());
   for (const std::string& asked : {b.id, std::string(kUnknownPaymentId)}) {
