@@ -255,6 +255,13 @@ constexpr Statement kHeartbeat{
 
 constexpr Statement kSelectWorkflow{
     "saga.select", "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w WHERE w.id = $1"};
+// The workflow with its steps in one round trip: one row per step (the workflow's columns
+// repeated), or one row with NULL step columns when it has none.
+constexpr Statement kSelectWorkflowWithSteps{
+    "saga.select_with_steps",
+    "SELECT " OP_WORKFLOW_COLUMNS ", " OP_STEP_COLUMNS
+    " FROM saga.workflows w LEFT JOIN saga.steps s ON s.workflow_id = w.id"
+    " WHERE w.id = $1 ORDER BY s.seq"};
 constexpr Statement kSelectWorkflowForUpdate{
     "saga.select_for_update",
     "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w WHERE w.id = $1 FOR UPDATE"};
@@ -687,15 +694,17 @@ absl::StatusOr<WorkflowRecord> PgWorkflowStore::Get(const std::string& workflow_
   OP_RETURN_IF_ERROR(RunTransaction(
       pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
       [&](pqxx::transaction_base& tx) -> absl::Status {
-        pqxx::result r = Exec(tx, kSelectWorkflow, workflow_id);
+        pqxx::result r =
+            Exec(tx, with_steps ? kSelectWorkflowWithSteps : kSelectWorkflow, workflow_id);
         if (r.empty()) {
           out = NotFound("workflow", workflow_id);
           return absl::OkStatus();
         }
         WorkflowRecord w = WorkflowFromRow(r[0]);
         if (with_steps) {
-          for (const pqxx::row& row : Exec(tx, kLoadSteps, workflow_id)) {
-            w.steps.push_back(StepFromRow(row));
+          for (const pqxx::row& row : r) {
+            const pqxx::row step = row.slice(kWorkflowColumnCount, row.size());
+            if (!step[0].is_null()) w.steps.push_back(StepFromRow(step));
           }
         }
         out = std::move(w);

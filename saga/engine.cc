@@ -341,6 +341,7 @@ void Engine::FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* de
     return;
   }
   if (definition != nullptr && definition->after_finish) definition->after_finish(info);
+  if (options_.on_settled) options_.on_settled(workflow.id);
   observer_.WorkflowFinished(workflow.type, WorkflowStatusName(status),
                              absl::Now() - workflow.created_at);
   LogWorkflow(status == WorkflowStatus::kNeedsAttention ? LogLevel::kError : LogLevel::kInfo,

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -26,6 +27,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "db/pg_workflow_store.h"
@@ -48,6 +50,9 @@ struct EngineOptions {
   std::string listen_dsn;
   // Finished workflows older than this are deleted (in batches, every minute). Zero disables.
   absl::Duration retention = absl::Hours(24 * 7);
+  // Called with a workflow's id after this engine recorded its end (a terminal status or
+  // needs attention), e.g. WorkflowWaiters::Notify. From worker threads: thread-safe and cheap.
+  std::function<void(absl::string_view workflow_id)> on_settled;
 };
 
 class Engine {

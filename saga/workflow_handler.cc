@@ -1,6 +1,8 @@
 #include "saga/workflow_handler.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -26,8 +28,34 @@ constexpr int32_t kMaxPageSize = 1000;
 constexpr int64_t kMinTimestampSeconds = -62135596800;
 constexpr int64_t kMaxTimestampSeconds = 253402300799;
 
+// WaitWorkflow: the wait when the request sets none, and the most it may ask for.
+constexpr absl::Duration kDefaultWaitTimeout = absl::Seconds(30);
+constexpr absl::Duration kMaxWaitTimeout = absl::Minutes(5);
+// A waited-for workflow may be settled by another process, whose engine does not announce it
+// here: it is re-read after 200 ms, then at doubling intervals of at most 1 s.
+constexpr absl::Duration kFirstRecheck = absl::Milliseconds(200);
+constexpr absl::Duration kMaxRecheck = absl::Seconds(1);
+// The wait ends this long before the call's deadline, so the answer arrives before it.
+constexpr absl::Duration kDeadlineMargin = absl::Milliseconds(50);
+
 absl::Status ValidateWorkflowId(absl::string_view id) {
   return ValidateIdentifier(id, "workflow_id", kMaxWorkflowIdLength);
+}
+
+// A workflow that will not move without an operator or ever again.
+bool Settled(WorkflowStatus status) {
+  return IsTerminal(status) || status == WorkflowStatus::kNeedsAttention;
+}
+
+absl::StatusOr<absl::Duration> WaitTimeout(const v1::WaitWorkflowRequest& request) {
+  if (!request.has_timeout()) return kDefaultWaitTimeout;
+  const google::protobuf::Duration& proto = request.timeout();
+  const absl::Duration timeout = absl::Seconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
+  if (proto.seconds() < 0 || proto.nanos() < 0 || proto.nanos() > 999999999 ||
+      timeout < absl::Milliseconds(1) || timeout > kMaxWaitTimeout) {
+    return InvalidField("timeout", "must be between 1ms and 5m");
+  }
+  return timeout;
 }
 
 bool InTimestampRange(absl::Time t) {
@@ -230,6 +258,41 @@ grpc::Status WorkflowServiceHandler::GetWorkflow(grpc::ServerContext*,
     OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
     OP_ASSIGN_OR_RETURN(WorkflowRecord workflow,
                         store_.Get(request->workflow_id(), /*with_steps=*/true));
+    WorkflowToProto(workflow, absl::Now(), response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status WorkflowServiceHandler::WaitWorkflow(grpc::ServerContext* context,
+                                                  const v1::WaitWorkflowRequest* request,
+                                                  v1::Workflow* response) {
+  return HandleRpc("WaitWorkflow", {}, [&]() -> absl::Status {
+    const std::string& id = request->workflow_id();
+    OP_RETURN_IF_ERROR(ValidateWorkflowId(id));
+    OP_ASSIGN_OR_RETURN(const absl::Duration timeout, WaitTimeout(*request));
+    const absl::Time until = std::min(absl::Now() + timeout,
+                                      absl::FromChrono(context->deadline()) - kDeadlineMargin);
+    // Registered before the first read, so an end recorded after it is announced to us.
+    std::unique_ptr<WorkflowWaiters::Waiter> waiter =
+        waiters_ != nullptr ? waiters_->Watch(id) : nullptr;
+    absl::Duration recheck = kFirstRecheck;
+    bool announced = false;
+    // Without steps while waiting (one short read); the answer is read with them.
+    while (!announced) {
+      OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow, store_.Get(id, /*with_steps=*/false));
+      if (Settled(workflow.status) || absl::Now() >= until || context->IsCancelled() ||
+          (waiters_ != nullptr && waiters_->closed())) {
+        break;
+      }
+      const absl::Time wake = std::min(until, absl::Now() + recheck);
+      if (waiter != nullptr) {
+        announced = waiter->WaitUntil(wake);
+      } else {
+        absl::SleepFor(wake - absl::Now());
+      }
+      recheck = std::min(2 * recheck, kMaxRecheck);
+    }
+    OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow, store_.Get(id, /*with_steps=*/true));
     WorkflowToProto(workflow, absl::Now(), response);
     return absl::OkStatus();
   });

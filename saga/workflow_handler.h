@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "db/pg_workflow_store.h"
 #include "order_platform/saga/v1/workflow.grpc.pb.h"
+#include "saga/waiters.h"
 #include "saga/workflow.h"
 
 namespace order_platform::saga {
@@ -17,13 +18,22 @@ class WorkflowServiceHandler final : public v1::WorkflowService::Service {
   // `store` must outlive the handler. `poke`, when set, is called after every successful cancel,
   // signal or retry so the engine acts at once rather than at its next poll (typically
   // [&engine] { engine.Poke(); }); it is called from gRPC threads concurrently, so it must be
-  // thread-safe and cheap.
-  explicit WorkflowServiceHandler(db::PgWorkflowStore* store, std::function<void()> poke = nullptr)
-      : store_(*store), poke_(std::move(poke)) {}
+  // thread-safe and cheap. `waiters`, when set (and outliving the handler), is what the local
+  // engine announces settled workflows to (EngineOptions::on_settled); without it WaitWorkflow
+  // only re-reads the database.
+  explicit WorkflowServiceHandler(db::PgWorkflowStore* store, std::function<void()> poke = nullptr,
+                                  WorkflowWaiters* waiters = nullptr)
+      : store_(*store), poke_(std::move(poke)), waiters_(waiters) {}
 
   // One workflow with its step history.
   grpc::Status GetWorkflow(grpc::ServerContext* context, const v1::GetWorkflowRequest* request,
                            v1::Workflow* response) override;
+  // A long poll: the workflow once it settles, woken by the local engine's announcement or
+  // finding it settled on a re-read (200 ms, doubling to 1 s: another process may run it), or as
+  // it is when the timeout or the call's deadline comes first. Holds a gRPC thread, no
+  // database connection, while it waits.
+  grpc::Status WaitWorkflow(grpc::ServerContext* context, const v1::WaitWorkflowRequest* request,
+                            v1::Workflow* response) override;
   // Newest first, without step histories (GetWorkflow has them).
   grpc::Status ListWorkflows(grpc::ServerContext* context, const v1::ListWorkflowsRequest* request,
                              v1::ListWorkflowsResponse* response) override;
@@ -47,6 +57,7 @@ class WorkflowServiceHandler final : public v1::WorkflowService::Service {
 
   db::PgWorkflowStore& store_;
   const std::function<void()> poke_;
+  WorkflowWaiters* const waiters_;
 };
 
 // Proto rendering of a workflow record and its steps (when loaded). `now` gives the duration of a

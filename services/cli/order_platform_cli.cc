@@ -8,6 +8,7 @@
 //   order_platform_cli list-orders [CUSTOMER_ID]
 //   order_platform_cli get-product SKU
 //   order_platform_cli get-workflow ID
+//   order_platform_cli wait-workflow ID [--wait=30s]   until it settles; exit 3 if it has not
 //   order_platform_cli list-workflows [TYPE] [--status=needs_attention]
 //   order_platform_cli cancel-workflow ID [REASON]
 //   order_platform_cli signal-workflow ID NAME [PAYLOAD]
@@ -37,7 +38,9 @@
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Server address host:port.");
 ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
-          "For `health`: keep trying until SERVING or this long has passed.");
+          "For `health`: keep trying until SERVING or this long has passed. For `wait-workflow`: "
+          "how long to wait for the workflow to settle (0: the server's default, 30s; at most "
+          "5m).");
 ABSL_FLAG(absl::Duration, deadline, absl::Seconds(10), "Per-call deadline.");
 ABSL_FLAG(std::string, status, "",
           "For `list-workflows`: only workflows in this status (e.g. needs_attention).");
@@ -173,6 +176,32 @@ int WorkflowCommand(const std::shared_ptr<grpc::Channel>& channel,
     request.set_workflow_id(args[2]);
     grpc::Status status = stub->GetWorkflow(Context().get(), request, &workflow);
     return status.ok() ? Print(workflow) : Fail(status);
+  }
+  if (command == "wait-workflow" && args.size() == 3) {
+    workflows::WaitWorkflowRequest request;
+    request.set_workflow_id(args[2]);
+    absl::Duration wait = absl::GetFlag(FLAGS_wait);
+    if (wait > absl::ZeroDuration()) {
+      const int64_t seconds = absl::ToInt64Seconds(wait);
+      request.mutable_timeout()->set_seconds(seconds);
+      request.mutable_timeout()->set_nanos(
+          static_cast<int32_t>(absl::ToInt64Nanoseconds(wait - absl::Seconds(seconds))));
+    } else {
+      wait = absl::Seconds(30);
+    }
+    grpc::ClientContext context;  // The server answers before this deadline.
+    context.set_deadline(absl::ToChronoTime(absl::Now() + wait + absl::Seconds(5)));
+    grpc::Status status = stub->WaitWorkflow(&context, request, &workflow);
+    if (!status.ok()) return Fail(status);
+    Print(workflow);
+    switch (workflow.status()) {
+      case workflows::WORKFLOW_STATUS_RUNNING:
+      case workflows::WORKFLOW_STATUS_WAITING:
+      case workflows::WORKFLOW_STATUS_COMPENSATING:
+        return 3;  // Not settled within the wait.
+      default:
+        return 0;
+    }
   }
   if (command == "list-workflows" && args.size() <= 3) {
     workflows::ListWorkflowsRequest request;

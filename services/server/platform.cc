@@ -26,6 +26,7 @@
 #include "services/payments/payment_service.h"
 #include "services/payments/simulated_gateway.h"
 #include "saga/engine.h"
+#include "saga/waiters.h"
 #include "saga/workflow_handler.h"
 #include "saga/workflows/order_workflows.h"
 #include "db/pg_workflow_store.h"
@@ -115,6 +116,7 @@ struct Platform::Parts {
   std::unique_ptr<db::ConnectionPool> workflow_pool;
   std::unique_ptr<db::PgWorkflowStore> workflow_store;
   std::unique_ptr<saga::EngineOrderWorkflows> order_workflows;
+  saga::WorkflowWaiters workflow_waiters;  // WaitWorkflow calls, woken by the engine.
   std::unique_ptr<saga::WorkflowServiceHandler> workflow_handler;
   std::shared_ptr<grpc::Channel> inventory_channel;
   std::shared_ptr<grpc::Channel> payments_channel;
@@ -208,7 +210,8 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
         std::make_unique<saga::EngineOrderWorkflows>(parts.workflow_store.get(), poke);
     parts.order_service->SetWorkflows(parts.order_workflows.get(), config.cancel_wait);
     parts.workflow_handler =
-        std::make_unique<saga::WorkflowServiceHandler>(parts.workflow_store.get(), poke);
+        std::make_unique<saga::WorkflowServiceHandler>(parts.workflow_store.get(), poke,
+                                                       &parts.workflow_waiters);
   }
   if (urls.count("payments")) {
     // Counts for tok_transient_<N> / tok_void_fails_<N> live in the payments database, so they
@@ -316,6 +319,8 @@ absl::Status Platform::StartCoordinator() {
   options.heartbeat_interval = config_.workflow_lease / 3;
   options.retention = config_.workflow_retention;
   options.listen_dsn = parts.workflow_pool->options().dsn;
+  saga::WorkflowWaiters* waiters = &parts.workflow_waiters;
+  options.on_settled = [waiters](absl::string_view id) { waiters->Notify(id); };
   auto engine =
       std::make_unique<saga::Engine>(parts.workflow_store.get(), options, &parts.saga_metrics);
   OP_RETURN_IF_ERROR(engine->Register(saga::PlaceOrderWorkflow(participants, workflow_options)));
@@ -360,6 +365,7 @@ void Platform::Shutdown() {
     engine = std::move(parts_->engine);
   }
   if (engine != nullptr) engine->Stop(config_.shutdown_grace / 2);
+  parts_->workflow_waiters.Close();  // Long polls answer now instead of holding the drain.
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoSeconds(config_.shutdown_grace));
   Log(LogLevel::kInfo, "server stopped", {});

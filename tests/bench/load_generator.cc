@@ -18,23 +18,20 @@
 // catalog SKU-1..SKU-<--skus> exists with plenty of stock (UpsertProduct, idempotent: a second
 // run replays the same request ids and writes nothing; --seed_only stops there,
 // --seed_products=false skips it). Then each thread loops: CreateOrder (3
-// distinct random SKUs of the catalog, tok_approve), then WorkflowService.GetWorkflow on the
+// distinct random SKUs of the catalog, tok_approve), then WorkflowService.WaitWorkflow on the
 // order's workflow until it is terminal, then the next order. A saga's latency is the
 // workflow's recorded end_time (PostgreSQL's clock, the start of the transaction that finished
 // it) minus the moment CreateOrder was sent (this host's clock; same clock when the server and
-// its database run on this machine), so how often we poll does not bias it. Polling only
-// decides when this client notices and starts its next saga: the first poll goes out when the
-// --poll_first quantile of this thread's recent saga latencies has passed, then the next ones
-// after --poll_every of the time elapsed so far (at least --poll_min apart), so noticing lags
-// the end by under that fraction of the saga's latency and a slow saga costs only a few more
-// polls. Sagas count in the window when their end_time falls in it; throughput is COMPLETED
-// sagas per second.
+// its database run on this machine). WaitWorkflow is a long poll the server answers when the
+// workflow settles (its engine announces the end), so the client notices the end within about
+// one call; a wait that times out (30 s, or --saga_timeout) is repeated. Sagas count in the
+// window when their end_time falls in it; throughput is COMPLETED sagas per second.
 // The key=value line then adds: sagas= (terminal in the window, any status), completed=
 // compensated= failed= cancelled= needs_attention=, timeouts= (not terminal within
-// --saga_timeout), create_errors=, poll_errors=, polls= (GetWorkflow calls sent in the window;
-// each is 2 autocommit statements in PostgreSQL), polls_per_saga=, detect_ms= (mean time from
-// end_time until this client saw it), create_p50_ms= (the CreateOrder call alone),
-// all_sagas= and all_polls= (the whole run, warmup and the sagas still running at the end of
+// --saga_timeout), create_errors=, poll_errors=, polls= (WaitWorkflow calls sent in the window;
+// usually 2 autocommit reads in PostgreSQL: a look before waiting, the answer after),
+// polls_per_saga=, detect_ms= (mean time from end_time until this client saw it),
+// create_p50_ms= (the CreateOrder call alone), all_sagas= and all_polls= (the whole run, warmup and the sagas still running at the end of
 // the window included: what database counters over the whole run should be divided by) and
 // step_<name>_p50_ms= for the gaps between the workflow's recorded timestamps: queue (start to
 // the first step's start), each step (previous end to its end; the first from its own start)
@@ -100,15 +97,6 @@ ABSL_FLAG(int, skus, 1000,
 ABSL_FLAG(bool, seed_products, true,
           "For --rpc=place_order: UpsertProduct the catalog first (idempotent request ids).");
 ABSL_FLAG(int64_t, seed_on_hand, 1000000000, "Stock of each seeded product.");
-ABSL_FLAG(absl::Duration, poll_min, absl::Milliseconds(2),
-          "For --rpc=place_order: minimum time between two GetWorkflow polls of a saga.");
-ABSL_FLAG(double, poll_first, 0.5,
-          "For --rpc=place_order: first poll when this quantile of the thread's last 32 saga "
-          "latencies has passed since CreateOrder was sent.");
-ABSL_FLAG(double, poll_every, 0.1,
-          "For --rpc=place_order: then poll again after this fraction of the time since "
-          "CreateOrder was sent (at least --poll_min): the delay in noticing the end stays "
-          "under that fraction of the saga's latency, and a slow saga costs few extra polls.");
 ABSL_FLAG(bool, seed_only, false,
           "For --rpc=place_order: seed the products (--skus, --seed_on_hand) and exit.");
 ABSL_FLAG(absl::Duration, saga_timeout, absl::Seconds(60),
@@ -361,10 +349,10 @@ struct SagaRecord {
 struct SagaThreadStats : ThreadStats {
   std::vector<SagaRecord> sagas;
   int64_t create_errors = 0;  // CreateOrder calls sent in the window that failed.
-  int64_t poll_errors = 0;    // GetWorkflow calls that failed (the saga kept being polled).
+  int64_t poll_errors = 0;    // WaitWorkflow calls that failed (the saga kept being waited for).
   int64_t timeouts = 0;       // Sagas created in the window that were not terminal in time.
-  int64_t polls = 0;          // GetWorkflow calls sent in the window.
-  int64_t all_polls = 0;      // GetWorkflow calls sent, whole run (warmup and tail too).
+  int64_t polls = 0;          // WaitWorkflow calls sent in the window.
+  int64_t all_polls = 0;      // WaitWorkflow calls sent, whole run (warmup and tail too).
   int64_t all_timeouts = 0;   // Sagas not terminal in time, whole run.
 };
 
@@ -393,14 +381,8 @@ void PlaceOrderThread(const std::shared_ptr<grpc::Channel>& channel, const std::
   RequestFactory factory(run_id, t, absl::GetFlag(FLAGS_items), absl::GetFlag(FLAGS_customers),
                          absl::GetFlag(FLAGS_skus));
   const absl::Duration rpc_timeout = absl::GetFlag(FLAGS_rpc_timeout);
-  const auto poll_min = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_poll_min));
-  const double poll_first = absl::GetFlag(FLAGS_poll_first);
-  const double poll_every = absl::GetFlag(FLAGS_poll_every);
-  const auto saga_timeout = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_saga_timeout));
-  // This thread's last latencies: when to look, not what is reported.
-  std::vector<int64_t> recent;
-  size_t recent_next = 0;
-  constexpr size_t kRecent = 32;
+  const absl::Duration saga_timeout_flag = absl::GetFlag(FLAGS_saga_timeout);
+  const auto saga_timeout = absl::ToChronoNanoseconds(saga_timeout_flag);
   mine.sagas.reserve(1 << 14);
   while (Clock::now() < measure_end) {
     const pb::CreateOrderRequest request = factory.Next();
@@ -419,37 +401,32 @@ void PlaceOrderThread(const std::shared_ptr<grpc::Channel>& channel, const std::
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
-    wf::GetWorkflowRequest get;
-    get.set_workflow_id(created.order().workflow_id());
+    wf::WaitWorkflowRequest wait;
+    wait.set_workflow_id(created.order().workflow_id());
+    // Each wait ends by itself before the call's deadline (the server answers 50 ms early).
+    const absl::Duration wait_timeout =
+        std::min({absl::Seconds(30), saga_timeout_flag, rpc_timeout - absl::Milliseconds(100)});
+    wait.mutable_timeout()->set_seconds(absl::ToInt64Seconds(wait_timeout));
+    wait.mutable_timeout()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(
+        wait_timeout - absl::Seconds(absl::ToInt64Seconds(wait_timeout)))));
     wf::Workflow workflow;
     bool terminal = false;
-    int64_t first_ns = 0;
-    if (!recent.empty()) {
-      std::vector<int64_t> sorted = recent;
-      std::sort(sorted.begin(), sorted.end());
-      first_ns = sorted[std::min(sorted.size() - 1,
-                                 static_cast<size_t>(poll_first * static_cast<double>(sorted.size())))];
-    }
-    Clock::time_point next = std::max(c0 + std::chrono::nanoseconds(first_ns), c1 + poll_min);
     while (true) {
-      std::this_thread::sleep_until(next);
       const Clock::time_point p = Clock::now();
       if (p - c0 > saga_timeout) break;
       if (p >= measure_begin && p < measure_end) ++mine.polls;
       ++mine.all_polls;
-      auto poll_context = NewContext(rpc_timeout);
-      grpc::Status polled = workflows->GetWorkflow(poll_context.get(), get, &workflow);
-      if (polled.ok() && IsTerminal(workflow.status())) {
+      auto wait_context = NewContext(rpc_timeout);
+      grpc::Status waited = workflows->WaitWorkflow(wait_context.get(), wait, &workflow);
+      if (waited.ok() && IsTerminal(workflow.status())) {
         terminal = true;
         break;
       }
-      if (!polled.ok()) {
+      if (!waited.ok()) {
         ++mine.poll_errors;
-        if (mine.first_error.empty()) mine.first_error = polled.error_message();
+        if (mine.first_error.empty()) mine.first_error = waited.error_message();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      next = p + std::max<std::chrono::nanoseconds>(
-                     poll_min, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   poll_every * (p - c0)));
     }
     const int64_t seen_ns = UnixNanos(SysClock::now());
     if (!terminal) {
@@ -457,7 +434,7 @@ void PlaceOrderThread(const std::shared_ptr<grpc::Channel>& channel, const std::
       if (created_in_window) {
         ++mine.timeouts;
         mine.RecordError(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                      absl::StrCat("saga ", get.workflow_id(), " not terminal after ",
+                                      absl::StrCat("saga ", wait.workflow_id(), " not terminal after ",
                                                    absl::FormatDuration(
                                                        absl::GetFlag(FLAGS_saga_timeout)))));
       }
@@ -470,12 +447,6 @@ void PlaceOrderThread(const std::shared_ptr<grpc::Channel>& channel, const std::
     record.detect_ns = seen_ns - record.end_ns;
     record.status = workflow.status();
     if (record.status == wf::WORKFLOW_STATUS_COMPLETED) record.gaps = Gaps(workflow);
-    const int64_t latency = record.end_ns - record.create_begin_ns;
-    if (recent.size() < kRecent) {
-      recent.push_back(latency);
-    } else {
-      recent[recent_next++ % kRecent] = latency;
-    }
     mine.sagas.push_back(std::move(record));
   }
 }
@@ -483,11 +454,10 @@ void PlaceOrderThread(const std::shared_ptr<grpc::Channel>& channel, const std::
 int RunPlaceOrder(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                   int threads_per_channel, int concurrency, const std::string& run_id) {
   const int skus = absl::GetFlag(FLAGS_skus);
-  if (skus < 1 || absl::GetFlag(FLAGS_seed_on_hand) < 1 || absl::GetFlag(FLAGS_poll_first) < 0 ||
-      absl::GetFlag(FLAGS_poll_first) > 1 || absl::GetFlag(FLAGS_poll_every) < 0) {
+  if (skus < 1 || absl::GetFlag(FLAGS_seed_on_hand) < 1 ||
+      absl::GetFlag(FLAGS_rpc_timeout) < absl::Milliseconds(200)) {
     std::fprintf(stderr,
-                 "load_generator: --skus, --seed_on_hand must be >= 1, --poll_first in [0, 1], "
-                 "--poll_every >= 0\n");
+                 "load_generator: --skus, --seed_on_hand must be >= 1, --rpc_timeout >= 200ms\n");
     return 2;
   }
   if (absl::GetFlag(FLAGS_seed_products) &&
@@ -612,7 +582,7 @@ int RunPlaceOrder(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                  static_cast<long long>(n), static_cast<int>(code));
   }
   if (poll_errors > 0) {
-    std::fprintf(stderr, "load_generator: %lld GetWorkflow polls failed\n",
+    std::fprintf(stderr, "load_generator: %lld WaitWorkflow calls failed\n",
                  static_cast<long long>(poll_errors));
   }
   if (!first_error.empty()) {

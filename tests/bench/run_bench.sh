@@ -468,7 +468,8 @@ fi
 # pgbench's single order transaction is the ceiling; then whole sagas at each client count, with
 # the database's own counters over each measured window:
 #   transactions  pg_stat_database xact_commit + xact_rollback of this database, minus the
-#                 client's polls (each GetWorkflow runs 2 autocommit statements);
+#                 client's waits (WaitWorkflow's autocommit reads: counted by pg_stat_statements,
+#                 else estimated at 2 per call);
 #   write tx      transaction ids assigned (pg_current_snapshot's xmax): transactions that wrote;
 #   WAL flushes   pg_stat_wal.wal_sync (the whole cluster; 0 with fsync=off);
 #   engine tx     with pg_stat_statements, calls of the engine's statements that are their own
@@ -532,8 +533,9 @@ pgss_capture() {
 
 # The class of a statement (awk function source): engine = a saga-engine statement that is a
 # transaction of its own; engine_in_tx = one the engine runs inside a step's own transaction
-# (the local step's fence and checkpoint); poll = GetWorkflow's two reads (also the engine's
-# load_steps, which it needs only when resuming a workflow); business = the rest.
+# (the local step's fence and checkpoint); poll = WaitWorkflow's reads (the workflow, then the
+# workflow with its steps; also the engine's load_steps, which it needs only when resuming a
+# workflow); business = the rest.
 # shellcheck disable=SC2016  # awk source, not shell.
 AWK_CLASS='
 function class_of(q) {
@@ -543,6 +545,7 @@ function class_of(q) {
   if (q ~ /^WITH f AS \(SELECT \$1::text AS id/) return "engine_in_tx"
   if (q ~ /^SELECT cancel_requested/) return "engine_in_tx"
   if (q ~ /^SELECT w\.id, w\.type/ && q ~ /WHERE w\.id = \$1$/) return "poll"
+  if (q ~ /^SELECT w\.id, w\.type/ && q ~ /LEFT JOIN saga\.steps/) return "poll"
   if (q ~ /^SELECT s\.seq/) return "poll"
   return "engine"
 }'
@@ -785,15 +788,15 @@ orders_summary() {
 if wants create_order; then orders_summary; fi
 
 # saga_derived <case> <count>: "tx wtx wal" per unit from R[<case>.db] ("-" without WAL stats),
-# with SAGA_POLLS polls subtracted from the transactions (2 autocommit statements each).
+# with SAGA_POLL_TX transactions of the client's waits subtracted.
 saga_derived() {
   local -a d
   read -r -a d <<<"${R[$1.db]}"
-  awk -v n="$2" -v polls="${SAGA_POLLS:-0}" -v walstats="$PG_HAS_WAL_STATS" \
+  awk -v n="$2" -v polls="${SAGA_POLL_TX:-0}" -v walstats="$PG_HAS_WAL_STATS" \
     -v x0="${d[0]}" -v s0="${d[1]}" -v i0="${d[4]}" -v x1="${d[5]}" -v s1="${d[6]}" \
     -v i1="${d[9]}" 'BEGIN {
       if (n < 1) n = 1
-      printf "%.2f %.2f %s", (x1 - x0 - 2 * polls) / n, (i1 - i0) / n,
+      printf "%.2f %.2f %s", (x1 - x0 - polls) / n, (i1 - i0) / n,
              (walstats ? sprintf("%.2f", (s1 - s0) / n) : "-")
     }'
 }
@@ -801,7 +804,7 @@ saga_derived() {
 saga_summary() {
   local pg_tps="${R[saga_pgbench.rps]}" c name line sagas polls
   local -a pgd
-  read -r -a pgd <<<"$(SAGA_POLLS=0 saga_derived saga_pgbench "${R[saga_pgbench.processed]}")"
+  read -r -a pgd <<<"$(SAGA_POLL_TX=0 saga_derived saga_pgbench "${R[saga_pgbench.processed]}")"
   echo
   echo "== PlaceOrder saga benchmark: ${DURATION}s measured after ${WARMUP}s warmup per point," \
     "server pool ${POOL_SIZE}${SAGA_COORDINATOR_NOTE}, ${SAGA_SKUS} SKUs," \
@@ -824,8 +827,14 @@ saga_summary() {
     sagas="$(kv "$line" all_sagas)"  # The database counters cover the whole run.
     polls="$(kv "$line" all_polls)"
     c="$(kv "$line" concurrency)"
+    # The waits' reads: counted when pg_stat_statements ran, else about 2 per WaitWorkflow call.
+    local poll_tx=$((2 * polls))
+    if ((PGSS)) && [[ -f "$WORK/$name.pgss" ]]; then
+      poll_tx="$(awk -F '\t' "$AWK_CLASS"' { if (class_of($3) == "poll") n += $1 }
+        END { print n + 0 }' "$WORK/$name.pgss")"
+    fi
     local -a d
-    read -r -a d <<<"$(SAGA_POLLS="$polls" saga_derived "$name" "$sagas")"
+    read -r -a d <<<"$(SAGA_POLL_TX="$poll_tx" saga_derived "$name" "$sagas")"
     local engine eng_step biz ratio_v
     if ((PGSS)); then
       engine="$(awk -v e="$(pgss_engine_calls "$WORK/$name.pgss")" -v n="$sagas" \
@@ -870,10 +879,10 @@ saga_summary() {
   done
   echo "(per_s: TPS for pgbench, COMPLETED sagas/s for the saga rows; p*_ms: one transaction," \
     "or CreateOrder sent -> workflow end_time; tx: pg_stat_database transactions per order" \
-    "transaction / per saga, the client's polls excluded; wtx: of them, transactions that wrote" \
+    "transaction / per saga, the client's WaitWorkflow reads excluded; wtx: of them, transactions that wrote" \
     "(xids); walfl: WAL flushes (pg_stat_wal.wal_sync); eng/step: engine transactions per step" \
     "(${SAGA_STEPS} steps); tx, wtx, walfl and eng over the whole run per saga it finished;" \
-    "polls: GetWorkflow calls per saga; *_us: CPU per transaction / per saga in the window;" \
+    "polls: WaitWorkflow calls per saga; *_us: CPU per transaction / per saga in the window;" \
     "other%: CPU of other processes; ratio: sagas/s / pgbench TPS)"
   if [[ -n "$last" ]]; then
     echo
@@ -892,7 +901,7 @@ saga_summary() {
           { calls[class_of($3)] += $1 }
           END {
             if (n < 1) n = 1
-            printf "\n  %2d clients: engine %.2f, engine_in_tx %.2f, poll %.2f (%.2f polls x 2), business %.2f",
+            printf "\n  %2d clients: engine %.2f, engine_in_tx %.2f, poll %.2f (%.2f waits), business %.2f",
                    c, calls["engine"] / n, calls["engine_in_tx"] / n, calls["poll"] / n,
                    polls / n, calls["business"] / n
           }' "$WORK/$name.pgss")"

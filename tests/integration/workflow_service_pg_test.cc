@@ -5,8 +5,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "order_platform/saga/v1/workflow.grpc.pb.h"
 #include "saga/engine.h"
+#include "saga/waiters.h"
 #include "saga/workflow_handler.h"
 #include "services/common/errors.h"
 #include "tests/support/grpc_test_server.h"
@@ -69,12 +72,14 @@ class WorkflowServiceTest : public ::testing::Test {
     options.lease = absl::Seconds(5);
     options.heartbeat_interval = absl::Seconds(1);
     options.listen_dsn = dsn_;
+    options.on_settled = [this](absl::string_view id) { waiters_.Notify(id); };
     engine_ = std::make_unique<Engine>(store_.get(), options);
     ASSERT_TRUE(engine_->Register(ToyDefinition()).ok());
     ASSERT_TRUE(engine_->Register(OtherDefinition()).ok());
     ASSERT_TRUE(engine_->Start().ok());
 
-    handler_ = std::make_unique<WorkflowServiceHandler>(store_.get(), [this] { engine_->Poke(); });
+    handler_ = std::make_unique<WorkflowServiceHandler>(
+        store_.get(), [this] { engine_->Poke(); }, &waiters_);
     server_ =
         std::make_unique<testing::GrpcTestServer>(std::vector<grpc::Service*>{handler_.get()});
     stub_ = v1::WorkflowService::NewStub(server_->Channel());
@@ -167,6 +172,25 @@ class WorkflowServiceTest : public ::testing::Test {
     v1::GetWorkflowRequest request;
     request.set_workflow_id(id);
     return stub_->GetWorkflow(ContextWithDeadline().get(), request, out);
+  }
+  // WaitWorkflow with `timeout` (none: the server's default) and a call deadline of
+  // `deadline_seconds`; `*took` is how long the call took.
+  grpc::Status Wait(const std::string& id, std::optional<absl::Duration> timeout, v1::Workflow* out,
+                    absl::Duration* took = nullptr, int deadline_seconds = 10,
+                    v1::WorkflowService::Stub* stub = nullptr) {
+    v1::WaitWorkflowRequest request;
+    request.set_workflow_id(id);
+    if (timeout) {
+      const int64_t seconds = absl::ToInt64Seconds(*timeout);
+      request.mutable_timeout()->set_seconds(seconds);
+      request.mutable_timeout()->set_nanos(
+          static_cast<int32_t>(absl::ToInt64Nanoseconds(*timeout - absl::Seconds(seconds))));
+    }
+    const absl::Time start = absl::Now();
+    grpc::Status status = (stub != nullptr ? stub : stub_.get())
+                              ->WaitWorkflow(ContextWithDeadline(deadline_seconds).get(), request, out);
+    if (took != nullptr) *took = absl::Now() - start;
+    return status;
   }
   grpc::Status List(const v1::ListWorkflowsRequest& request, v1::ListWorkflowsResponse* out) {
     return stub_->ListWorkflows(ContextWithDeadline().get(), request, out);
@@ -267,6 +291,8 @@ class WorkflowServiceTest : public ::testing::Test {
   std::atomic<bool> unreserve_broken_{false};
   absl::Notification gate_;
 
+  WorkflowWaiters waiters_;
+
   std::string dsn_;
   std::unique_ptr<db::ConnectionPool> pool_;
   std::unique_ptr<db::PgWorkflowStore> store_;
@@ -339,6 +365,106 @@ TEST_F(WorkflowServiceTest, UnknownWorkflowIsNotFoundForEveryMethod) {
   EXPECT_EQ(Signal("wf-nope", std::string(64 * 1024, 'x'), &w).error_code(),
             grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Retry("wf-nope", &w).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(WorkflowServiceTest, WaitWorkflowReturnsTheSettledWorkflowWithItsSteps) {
+  StartWorkflow("wf-wait", "g");  // Held in "reserve" until the gate opens.
+  std::thread opener([this] {
+    absl::SleepFor(absl::Milliseconds(300));
+    gate_.Notify();
+  });
+  v1::Workflow w;
+  absl::Duration took;
+  const grpc::Status status = Wait("wf-wait", absl::Seconds(20), &w, &took);
+  opener.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(w.status(), v1::WORKFLOW_STATUS_COMPLETED);
+  ASSERT_EQ(w.steps_size(), 2);
+  EXPECT_EQ(w.steps(0).name(), "reserve");
+  EXPECT_EQ(w.steps(1).name(), "charge");
+  EXPECT_TRUE(w.has_end_time());
+  EXPECT_GE(took, absl::Milliseconds(250));  // It did wait for the end...
+  EXPECT_LT(took, absl::Seconds(10));         // ...and not for the timeout.
+  EXPECT_EQ(waiters_.waiting(), 0u);          // The call's waiter is gone.
+
+  // Already settled: answered at once, the same workflow.
+  v1::Workflow again;
+  ASSERT_TRUE(Wait("wf-wait", absl::Seconds(20), &again, &took).ok());
+  EXPECT_EQ(again.status(), v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_EQ(again.steps_size(), 2);
+  EXPECT_LT(took, absl::Seconds(5));
+}
+
+TEST_F(WorkflowServiceTest, WaitWorkflowReturnsNeedsAttentionAsSettled) {
+  unreserve_broken_ = true;
+  StartWorkflow("wf-wait-attention", "f");  // "charge" fails; "unreserve" never succeeds.
+  v1::Workflow w;
+  ASSERT_TRUE(Wait("wf-wait-attention", absl::Seconds(20), &w).ok());
+  EXPECT_EQ(w.status(), v1::WORKFLOW_STATUS_NEEDS_ATTENTION);
+}
+
+TEST_F(WorkflowServiceTest, WaitWorkflowAnswersWithTheRunningWorkflowWhenItsTimeoutPasses) {
+  StartWorkflow("wf-wait-timeout", "r");  // "charge" retries in an hour.
+  AwaitWorkflow(
+      "wf-wait-timeout",
+      [](const v1::Workflow& w) { return FindStep(w, "charge") != nullptr; }, "charging");
+  v1::Workflow w;
+  absl::Duration took;
+  const grpc::Status status = Wait("wf-wait-timeout", absl::Milliseconds(300), &w, &took);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(w.status(), v1::WORKFLOW_STATUS_WAITING);
+  EXPECT_NE(FindStep(w, "charge"), nullptr);  // With its step history.
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(5));
+
+  // The default timeout (30 s) is cut short by the call's own deadline, and the answer still
+  // arrives before it: OK, not DEADLINE_EXCEEDED.
+  v1::Workflow cut;
+  const grpc::Status before_deadline =
+      Wait("wf-wait-timeout", std::nullopt, &cut, &took, /*deadline_seconds=*/1);
+  ASSERT_TRUE(before_deadline.ok()) << before_deadline.error_message();
+  EXPECT_EQ(cut.status(), v1::WORKFLOW_STATUS_WAITING);
+  EXPECT_LT(took, absl::Seconds(1));
+  EXPECT_GE(took, absl::Milliseconds(500));
+}
+
+// A workflow another process settles is not announced here: the waiter finds it by re-reading.
+TEST_F(WorkflowServiceTest, WaitWorkflowWithoutAnnouncementsFindsTheEndByReReading) {
+  WorkflowServiceHandler unannounced(store_.get());
+  testing::GrpcTestServer other({&unannounced});
+  std::unique_ptr<v1::WorkflowService::Stub> other_stub =
+      v1::WorkflowService::NewStub(other.Channel());
+  StartWorkflow("wf-wait-elsewhere", "g");
+  std::thread opener([this] {
+    absl::SleepFor(absl::Milliseconds(200));
+    gate_.Notify();
+  });
+  v1::Workflow w;
+  absl::Duration took;
+  const grpc::Status status =
+      Wait("wf-wait-elsewhere", absl::Seconds(20), &w, &took, 10, other_stub.get());
+  opener.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(w.status(), v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_LT(took, absl::Seconds(10));
+}
+
+TEST_F(WorkflowServiceTest, WaitWorkflowRejectsBadInput) {
+  v1::Workflow w;
+  EXPECT_EQ(Wait("wf-nope", absl::Seconds(1), &w).error_code(), grpc::StatusCode::NOT_FOUND);
+  ExpectInvalidField(Wait("", absl::Seconds(1), &w), "workflow_id");
+  ExpectInvalidField(Wait("wf x", absl::Seconds(1), &w), "workflow_id");
+  ExpectInvalidField(Wait("wf-x", absl::Minutes(6), &w), "timeout");
+  ExpectInvalidField(Wait("wf-x", absl::Microseconds(10), &w), "timeout");
+  ExpectInvalidField(Wait("wf-x", absl::ZeroDuration(), &w), "timeout");
+  v1::WaitWorkflowRequest negative;
+  negative.set_workflow_id("wf-x");
+  negative.mutable_timeout()->set_seconds(-1);
+  ExpectInvalidField(stub_->WaitWorkflow(ContextWithDeadline().get(), negative, &w), "timeout");
+  v1::WaitWorkflowRequest bad_nanos;
+  bad_nanos.set_workflow_id("wf-x");
+  bad_nanos.mutable_timeout()->set_nanos(1000000000);
+  ExpectInvalidField(stub_->WaitWorkflow(ContextWithDeadline().get(), bad_nanos, &w), "timeout");
 }
 
 TEST_F(WorkflowServiceTest, ListWorkflowsFiltersByTypeStatusAndStartTime) {
