@@ -162,25 +162,30 @@ constexpr Statement kReserveIfAvailable{
 
 // Moves the reservation of order $1 from status `from` to `to` and applies `stock_set` (a SET
 // list over products `p` and the reservation's items `i`) to each item's product, in one
-// statement: the reservation row is locked by its UPDATE, then the products in sku order (the one
-// lock order every stock change uses, so concurrent changes never deadlock). Returns the
-// reservation as OP_RESERVATION_COLUMNS after the move; no row, and nothing written, when the
-// reservation is absent or not in `from`.
+// statement. Locks first, writes after: the reservation row (FOR NO KEY UPDATE: a lock, not yet a
+// new row version, so a concurrent duplicate Reserve's ON CONFLICT check does not wait on it
+// while it holds product locks we want), then its products in sku order (the one lock order
+// every stock change uses, so concurrent changes never deadlock); then the status and the stock.
+// Returns the reservation as OP_RESERVATION_COLUMNS after the move; no row, and nothing written,
+// when the reservation is absent or not in `from`.
 #define OP_SETTLE_RESERVATION(from, to, stock_set)                                              \
-  "WITH r AS ("                                                                                 \
-  "  UPDATE inventory.reservations SET status = '" to "', version = version + 1,"               \
-  "    updated_at = now()"                                                                      \
-  "  WHERE order_id = $1 AND status = '" from "'"                                               \
-  "  RETURNING order_id, status, request_id, request_fingerprint, version, created_at,"         \
-  "    updated_at"                                                                              \
+  "WITH held AS MATERIALIZED ("                                                                 \
+  "  SELECT order_id FROM inventory.reservations"                                               \
+  "  WHERE order_id = $1 AND status = '" from "' FOR NO KEY UPDATE"                              \
   "), locked AS MATERIALIZED ("                                                                 \
   "  SELECT p.sku FROM inventory.products p"                                                    \
   "  JOIN inventory.reservation_items i ON i.sku = p.sku"                                       \
-  "  WHERE i.order_id = (SELECT order_id FROM r) ORDER BY p.sku FOR UPDATE OF p"                \
+  "  WHERE i.order_id = (SELECT order_id FROM held) ORDER BY p.sku FOR UPDATE OF p"             \
+  "), r AS ("                                                                                   \
+  "  UPDATE inventory.reservations SET status = '" to "', version = version + 1,"               \
+  "    updated_at = now()"                                                                      \
+  "  WHERE order_id = (SELECT order_id FROM held) AND (SELECT count(*) FROM locked) >= 0"       \
+  "  RETURNING order_id, status, request_id, request_fingerprint, version, created_at,"         \
+  "    updated_at"                                                                              \
   "), stock AS ("                                                                               \
   "  UPDATE inventory.products p SET " stock_set ", version = p.version + 1, updated_at = now()" \
   "  FROM inventory.reservation_items i"                                                        \
-  "  WHERE i.order_id = $1 AND p.sku = i.sku AND (SELECT count(*) FROM locked) > 0"             \
+  "  WHERE i.order_id = $1 AND p.sku = i.sku AND EXISTS (SELECT 1 FROM r)"                      \
   ") "                                                                                          \
   "SELECT " OP_RESERVATION_COLUMNS " FROM r"                                                    \
   " LEFT JOIN inventory.reservation_items i ON i.order_id = r.order_id ORDER BY i.line_no"

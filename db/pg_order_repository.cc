@@ -87,6 +87,12 @@ constexpr Statement kUpdateOrder{
     " version = version + 1, updated_at = now()"
     " WHERE id = $1::uuid RETURNING version, " OP_EPOCH_US("updated_at")};
 
+// Moves order $1 to status $2 with reason $3 if its status is one of $4 (text[]); no row otherwise.
+constexpr Statement kTransitionOrder{
+    "orders.transition",
+    "UPDATE orders.orders SET status = $2, status_reason = $3, version = version + 1,"
+    " updated_at = now() WHERE id = $1::uuid AND status = ANY($4::text[]) RETURNING version"};
+
 // Keyset pages, newest first; one statement per filter so each uses its own index. $1/$2 is the
 // cursor (exclusive), $3 the limit, then the filters.
 #define OP_LIST_ORDERS(where)                                                               \
@@ -271,6 +277,25 @@ absl::StatusOr<Order> PgOrderRepository::UpdateInTransaction(
   saved.version = r[0].as<int64_t>();
   saved.update_time = TimeFromField(r[1]);
   return saved;
+}
+
+absl::Status PgOrderRepository::TransitionInTransaction(pqxx::transaction_base& tx,
+                                                       absl::string_view order_id,
+                                                       orders::OrderStatus to,
+                                                       const std::string& reason) {
+  std::vector<std::string> from;
+  for (orders::OrderStatus status : orders::StatusesThatCanBecome(to)) {
+    from.push_back(OrderStatusName(status));
+  }
+  if (!Exec(tx, kTransitionOrder, std::string(order_id), std::string(OrderStatusName(to)), reason,
+            TextArray(from))
+           .empty()) {
+    return absl::OkStatus();
+  }
+  return UpdateInTransaction(tx, order_id, [&](Order& order) {
+           return order.TransitionTo(to, reason);
+         })
+      .status();
 }
 
 absl::StatusOr<Order> PgOrderRepository::Update(

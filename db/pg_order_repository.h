@@ -31,6 +31,13 @@ class PgOrderRepository final : public orders::OrderRepository {
       pqxx::transaction_base& tx, absl::string_view order_id,
       absl::FunctionRef<absl::Status(orders::Order&)> mutate);
 
+  // UpdateInTransaction with Order::TransitionTo(to, reason), in one statement when the order is
+  // in a status that may become `to` (the order is not read first); otherwise the read-and-check
+  // path answers (NOT_FOUND, FAILED_PRECONDITION naming the status).
+  static absl::Status TransitionInTransaction(pqxx::transaction_base& tx,
+                                              absl::string_view order_id, orders::OrderStatus to,
+                                              const std::string& reason);
+
   // Makes Create start the order's workflow in the same statement that inserts the order (no
   // order without its saga, no saga without its order). `launch` describes the workflow for an
   // order. Call before serving; not thread-safe with Create.

@@ -12,11 +12,9 @@ WorkflowWaiters::Waiter::~Waiter() {
 
 bool WorkflowWaiters::Waiter::WaitUntil(absl::Time deadline) {
   absl::MutexLock lock(&owner_.mu_);
-  owner_.mu_.AwaitWithDeadline(
-      absl::Condition(
-          +[](Waiter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->announced_ || w->owner_.closed_; },
-          this),
-      deadline);
+  while (!announced_ && !owner_.closed_) {
+    if (cv_.WaitWithDeadline(&owner_.mu_, deadline)) break;  // Timed out.
+  }
   const bool announced = announced_;
   announced_ = false;
   return announced;
@@ -33,12 +31,18 @@ void WorkflowWaiters::Notify(absl::string_view workflow_id) {
   absl::MutexLock lock(&mu_);
   auto it = waiters_.find(workflow_id);
   if (it == waiters_.end()) return;
-  for (Waiter* waiter : it->second) waiter->announced_ = true;
+  for (Waiter* waiter : it->second) {
+    waiter->announced_ = true;
+    waiter->cv_.Signal();
+  }
 }
 
 void WorkflowWaiters::Close() {
   absl::MutexLock lock(&mu_);
-  closed_ = true;  // Await re-evaluates every waiter's condition on unlock.
+  closed_ = true;
+  for (auto& [id, waiters] : waiters_) {
+    for (Waiter* waiter : waiters) waiter->cv_.Signal();
+  }
 }
 
 bool WorkflowWaiters::closed() const {

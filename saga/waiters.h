@@ -44,7 +44,10 @@ class WorkflowWaiters {
 
     WorkflowWaiters& owner_;
     const std::string workflow_id_;
-    bool announced_ = false;  // Guarded by owner_.mu_.
+    // Guarded by owner_.mu_. One condition variable per waiter: an announcement wakes only the
+    // waiters of its workflow, however many others wait.
+    bool announced_ = false;
+    absl::CondVar cv_;
   };
 
   WorkflowWaiters() = default;

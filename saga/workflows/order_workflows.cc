@@ -176,13 +176,8 @@ absl::StatusOr<std::string> RunPlaceOrder(const OrderParticipants& p,
   OP_RETURN_IF_ERROR(ctx.LocalStep(confirm, [&](pqxx::transaction_base& tx)
                                                 -> absl::StatusOr<std::string> {
                           confirmed_now = true;
-                          OP_RETURN_IF_ERROR(db::PgOrderRepository::UpdateInTransaction(
-                                                 tx, order_id,
-                                                 [](orders::Order& o) {
-                                                   return o.TransitionTo(OrderStatus::kConfirmed,
-                                                                         "");
-                                                 })
-                                                 .status());
+                          OP_RETURN_IF_ERROR(db::PgOrderRepository::TransitionInTransaction(
+                              tx, order_id, OrderStatus::kConfirmed, ""));
                           return std::string();
                         }).status());
   if (confirmed_now && o.events != nullptr) o.events->OrderConfirmed();

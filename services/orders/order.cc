@@ -48,6 +48,15 @@ bool CanTransition(OrderStatus from, OrderStatus to) {
   return false;
 }
 
+std::vector<OrderStatus> StatusesThatCanBecome(OrderStatus to) {
+  std::vector<OrderStatus> from;
+  for (OrderStatus status : {OrderStatus::kPending, OrderStatus::kConfirmed, OrderStatus::kRejected,
+                             OrderStatus::kCancelled}) {
+    if (CanTransition(status, to)) from.push_back(status);
+  }
+  return from;
+}
+
 absl::Status Order::TransitionTo(OrderStatus to, std::string reason) {
   if (!CanTransition(status, to)) {
     return absl::FailedPreconditionError(absl::StrCat("order ", id, " is ", OrderStatusName(status),

@@ -31,6 +31,8 @@ bool IsTerminal(OrderStatus status);
 // Whether the state machine allows `from` -> `to`:
 //   PENDING -> CONFIRMED | REJECTED | CANCELLED,  CONFIRMED -> CANCELLED.
 bool CanTransition(OrderStatus from, OrderStatus to);
+// Every status `from` with CanTransition(from, to).
+std::vector<OrderStatus> StatusesThatCanBecome(OrderStatus to);
 
 struct OrderItem {
   std::string sku;

@@ -534,8 +534,7 @@ pgss_capture() {
 # The class of a statement (awk function source): engine = a saga-engine statement that is a
 # transaction of its own; engine_in_tx = one the engine runs inside a step's own transaction
 # (the local step's fence and checkpoint); poll = WaitWorkflow's reads (the workflow, then the
-# workflow with its steps; also the engine's load_steps, which it needs only when resuming a
-# workflow); business = the rest.
+# workflow with its steps); business = the rest.
 # shellcheck disable=SC2016  # awk source, not shell.
 AWK_CLASS='
 function class_of(q) {
@@ -546,7 +545,6 @@ function class_of(q) {
   if (q ~ /^SELECT cancel_requested/) return "engine_in_tx"
   if (q ~ /^SELECT w\.id, w\.type/ && q ~ /WHERE w\.id = \$1$/) return "poll"
   if (q ~ /^SELECT w\.id, w\.type/ && q ~ /LEFT JOIN saga\.steps/) return "poll"
-  if (q ~ /^SELECT s\.seq/) return "poll"
   return "engine"
 }'
 

@@ -349,6 +349,18 @@ TEST(CanTransitionTest, MatchesTheDocumentedTableForAll16Pairs) {
   }
 }
 
+TEST(CanTransitionTest, StatusesThatCanBecomeListsEveryAllowedSource) {
+  for (OrderStatus to : kAllStatuses) {
+    std::vector<OrderStatus> expected;
+    for (OrderStatus from : kAllStatuses) {
+      if (CanTransition(from, to)) expected.push_back(from);
+    }
+    EXPECT_EQ(StatusesThatCanBecome(to), expected) << OrderStatusName(to);
+  }
+  EXPECT_EQ(StatusesThatCanBecome(OrderStatus::kConfirmed),
+            std::vector<OrderStatus>{OrderStatus::kPending});
+}
+
 TEST(CanTransitionTest, TerminalStatesAllowNothing) {
   for (OrderStatus from : {OrderStatus::kRejected, OrderStatus::kCancelled}) {
     for (OrderStatus to : kAllStatuses) {
