@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
@@ -182,10 +183,8 @@ int WorkflowCommand(const std::shared_ptr<grpc::Channel>& channel,
     request.set_workflow_id(args[2]);
     absl::Duration wait = absl::GetFlag(FLAGS_wait);
     if (wait > absl::ZeroDuration()) {
-      const int64_t seconds = absl::ToInt64Seconds(wait);
-      request.mutable_timeout()->set_seconds(seconds);
-      request.mutable_timeout()->set_nanos(
-          static_cast<int32_t>(absl::ToInt64Nanoseconds(wait - absl::Seconds(seconds))));
+      *request.mutable_timeout() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
+          absl::ToInt64Nanoseconds(wait));
     } else {
       wait = absl::Seconds(30);
     }

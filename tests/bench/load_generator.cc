@@ -40,6 +40,7 @@
 // Exit status: 0 on success, 1 when the error ratio exceeds --max_error_ratio (or nothing
 // succeeded, or the target is unreachable), 2 on bad flags.
 #include <grpcpp/grpcpp.h>
+#include <google/protobuf/util/time_util.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -383,6 +384,10 @@ void PlaceOrderThread(const std::shared_ptr<grpc::Channel>& channel, const std::
   const absl::Duration rpc_timeout = absl::GetFlag(FLAGS_rpc_timeout);
   const absl::Duration saga_timeout_flag = absl::GetFlag(FLAGS_saga_timeout);
   const auto saga_timeout = absl::ToChronoNanoseconds(saga_timeout_flag);
+  // Each wait ends by itself before the call's deadline (the server answers 50 ms early).
+  const google::protobuf::Duration wait_timeout =
+      google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(
+          std::min({absl::Seconds(30), saga_timeout_flag, rpc_timeout - absl::Milliseconds(100)})));
   mine.sagas.reserve(1 << 14);
   while (Clock::now() < measure_end) {
     const pb::CreateOrderRequest request = factory.Next();
@@ -403,12 +408,7 @@ void PlaceOrderThread(const std::shared_ptr<grpc::Channel>& channel, const std::
     }
     wf::WaitWorkflowRequest wait;
     wait.set_workflow_id(created.order().workflow_id());
-    // Each wait ends by itself before the call's deadline (the server answers 50 ms early).
-    const absl::Duration wait_timeout =
-        std::min({absl::Seconds(30), saga_timeout_flag, rpc_timeout - absl::Milliseconds(100)});
-    wait.mutable_timeout()->set_seconds(absl::ToInt64Seconds(wait_timeout));
-    wait.mutable_timeout()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(
-        wait_timeout - absl::Seconds(absl::ToInt64Seconds(wait_timeout)))));
+    *wait.mutable_timeout() = wait_timeout;
     wf::Workflow workflow;
     bool terminal = false;
     while (true) {

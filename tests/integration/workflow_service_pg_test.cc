@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <google/protobuf/util/time_util.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -181,10 +183,8 @@ class WorkflowServiceTest : public ::testing::Test {
     v1::WaitWorkflowRequest request;
     request.set_workflow_id(id);
     if (timeout) {
-      const int64_t seconds = absl::ToInt64Seconds(*timeout);
-      request.mutable_timeout()->set_seconds(seconds);
-      request.mutable_timeout()->set_nanos(
-          static_cast<int32_t>(absl::ToInt64Nanoseconds(*timeout - absl::Seconds(seconds))));
+      *request.mutable_timeout() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
+          absl::ToInt64Nanoseconds(*timeout));
     }
     const absl::Time start = absl::Now();
     grpc::Status status = (stub != nullptr ? stub : stub_.get())
