@@ -124,7 +124,8 @@ constexpr Statement kSelectReservationForUpdate{
 constexpr Statement kSelectReservationOfOrderOrRequest{
     "inventory.select_reservation_of_order_or_request",
     "SELECT " OP_RESERVATION_COLUMNS OP_RESERVATION_FROM
-    " WHERE r.order_id = $1 OR r.request_id = $2"
+    " WHERE r.order_id = ANY(ARRAY[$1, (SELECT x.order_id FROM inventory.reservations x"
+    "                                   WHERE x.request_id = $2)])"
     " ORDER BY r.order_id = $1 DESC, r.order_id, i.line_no"};
 
 // The whole of a Reserve that succeeds, in one statement: locks the products of SKUs $4 (text[])
@@ -138,8 +139,8 @@ constexpr Statement kReserveIfAvailable{
     "  SELECT p.sku, p.on_hand - p.reserved AS available FROM inventory.products p"
     "  WHERE p.sku = ANY($4::text[]) ORDER BY p.sku FOR UPDATE"
     "), verdict AS ("
-    "  SELECT NOT EXISTS (SELECT 1 FROM inventory.reservations r"
-    "                     WHERE r.order_id = $1 OR r.request_id = $2)"
+    "  SELECT NOT EXISTS (SELECT 1 FROM inventory.reservations r WHERE r.order_id = $1)"
+    "    AND NOT EXISTS (SELECT 1 FROM inventory.reservations r WHERE r.request_id = $2)"
     "    AND (SELECT count(*) FROM unnest($4::text[], $5::int[]) AS t(sku, quantity)"
     "         JOIN locked l ON l.sku = t.sku AND l.available >= t.quantity)"
     "        = cardinality($4::text[]) AS ok"
