@@ -167,12 +167,6 @@ constexpr Statement kSuspend{
 
 constexpr Statement kFenceOnly{"saga.fence", OP_FENCE(", past_pivot = past_pivot OR $4")};
 
-// The pivot's fence: refuses to pass the pivot once a cancel was requested. RequestCancel checks
-// past_pivot under the same row lock, so exactly one of the two wins.
-constexpr Statement kFencePivot{
-    "saga.fence_pivot",
-    "UPDATE saga.workflows SET updated_at = now(), past_pivot = true"
-    " WHERE id = $1 AND owner = $2 AND lease_epoch = $3 AND NOT cancel_requested RETURNING id"};
 constexpr Statement kCancelRequested{
     "saga.cancel_requested", "SELECT cancel_requested FROM saga.workflows WHERE id = $1"};
 
@@ -205,11 +199,13 @@ constexpr Statement kWriteSteps{
     "saga.write_steps",
     "WITH f AS (" OP_FENCE(", past_pivot = past_pivot OR $19") "), s AS (" OP_UPSERT_STEPS ")"
     " SELECT id FROM f"};
-// Inside a transaction whose first statement already checked the fence ($2, $3 and $19 unused).
-constexpr Statement kWriteStepsInFence{
-    "saga.write_steps_in_fence",
-    "WITH f AS (SELECT $1::text AS id, $2::text AS owner, $3::bigint AS epoch, $19::bool AS pivot) "
-    OP_UPSERT_STEPS};
+// The pivot's checkpoint: refuses to pass the pivot once a cancel was requested. RequestCancel
+// checks past_pivot under the same row lock, so exactly one of the two wins.
+constexpr Statement kWriteStepsAtPivot{
+    "saga.write_steps_at_pivot",
+    "WITH f AS (UPDATE saga.workflows SET updated_at = now(), past_pivot = true"
+    "  WHERE id = $1 AND owner = $2 AND lease_epoch = $3 AND NOT cancel_requested RETURNING id),"
+    " s AS (" OP_UPSERT_STEPS ") SELECT id FROM f"};
 
 constexpr Statement kUpsertStepSucceeded{
     "saga.upsert_step_succeeded",
@@ -533,16 +529,6 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
   std::string result;
   OP_RETURN_IF_ERROR(
       RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        if (step.pivot) {
-          if (Exec(tx, kFencePivot, fence.workflow_id, fence.owner, fence.epoch).empty()) {
-            pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
-            if (!cancel.empty() && cancel[0][0].as<bool>()) return CancelRequested();
-            return Fenced(fence);
-          }
-        } else if (Exec(tx, kFenceOnly, fence.workflow_id, fence.owner, fence.epoch, false)
-                       .empty()) {
-          return Fenced(fence);
-        }
         OP_ASSIGN_OR_RETURN(result, fn(tx));
         std::vector<StepRecord> rows = pending;
         StepRecord done = step;
@@ -552,7 +538,17 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
         done.error_message.clear();
         rows.push_back(std::move(done));
         const StepArrays arrays = ArraysOf(rows);
-        ExecWriteSteps(tx, kWriteStepsInFence, fence, arrays, arrays.pivot_done);
+        // The fence comes last, in the checkpoint's own statement: it holds the workflow row
+        // until the commit all the same, and a stale or cancelled run rolls its write back.
+        if (step.pivot) {
+          if (ExecWriteSteps(tx, kWriteStepsAtPivot, fence, arrays).empty()) {
+            pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
+            if (!cancel.empty() && cancel[0][0].as<bool>()) return CancelRequested();
+            return Fenced(fence);
+          }
+        } else if (ExecWriteSteps(tx, kWriteSteps, fence, arrays, arrays.pivot_done).empty()) {
+          return Fenced(fence);
+        }
         return absl::OkStatus();
       }));
   return result;

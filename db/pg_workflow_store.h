@@ -116,8 +116,10 @@ class PgWorkflowStore {
   absl::Status Suspend(const Fence& fence, saga::WorkflowStatus status, absl::Duration delay);
   // Runs `fn` and records `step` as succeeded with fn's result in one transaction (local step:
   // business write + checkpoint commit together), together with the `pending` checkpoints of
-  // earlier steps (as WriteSteps). fn's error rolls everything back and is returned. Fenced. A
-  // pivot step is refused with CancelRequested() once a cancel was requested.
+  // earlier steps (as WriteSteps). fn's error rolls everything back and is returned. Fenced: the
+  // fence is checked in the checkpoint's statement after fn (4 round trips, not 5), so a stale
+  // run's write is rolled back. A pivot step is refused with CancelRequested() once a cancel was
+  // requested.
   absl::StatusOr<std::string> RunLocalStep(
       const Fence& fence, const saga::StepRecord& step,
       absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn,
