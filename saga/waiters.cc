@@ -1,9 +1,12 @@
 #include "saga/waiters.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace order_platform::saga {
 
 WorkflowWaiters::Waiter::~Waiter() {
   absl::MutexLock lock(&owner_.mu_);
+  --owner_.count_;
   auto it = owner_.waiters_.find(workflow_id_);
   if (it == owner_.waiters_.end()) return;
   it->second.erase(this);
@@ -20,9 +23,16 @@ bool WorkflowWaiters::Waiter::WaitUntil(absl::Time deadline) {
   return announced;
 }
 
-std::unique_ptr<WorkflowWaiters::Waiter> WorkflowWaiters::Watch(std::string workflow_id) {
-  std::unique_ptr<Waiter> waiter(new Waiter(this, std::move(workflow_id)));
+absl::StatusOr<std::unique_ptr<WorkflowWaiters::Waiter>> WorkflowWaiters::Watch(
+    std::string workflow_id) {
   absl::MutexLock lock(&mu_);
+  if (count_ >= max_waiters_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(max_waiters_, " calls already wait for workflows (the server's limit); retry "
+                                   "later or read the workflow with GetWorkflow"));
+  }
+  ++count_;
+  std::unique_ptr<Waiter> waiter(new Waiter(this, std::move(workflow_id)));
   waiters_[waiter->workflow_id_].insert(waiter.get());
   return waiter;
 }
@@ -52,9 +62,7 @@ bool WorkflowWaiters::closed() const {
 
 size_t WorkflowWaiters::waiting() const {
   absl::MutexLock lock(&mu_);
-  size_t n = 0;
-  for (const auto& [id, waiters] : waiters_) n += waiters.size();
-  return n;
+  return count_;
 }
 
 }  // namespace order_platform::saga

@@ -7,16 +7,23 @@
 // end would serialize every end on PostgreSQL's notify lock), so waiters also re-read the
 // database from time to time.
 //
-//   std::unique_ptr<WorkflowWaiters::Waiter> waiter = waiters.Watch(id);  // before reading
+//   OP_ASSIGN_OR_RETURN(std::unique_ptr<WorkflowWaiters::Waiter> waiter,
+//                       waiters.Watch(id));  // before reading
 //   ... read the workflow; if it has not settled: waiter->WaitUntil(deadline) ...
+//
+// A wait holds the thread of the call that waits, so the registry admits at most `max_waiters`
+// at once; the next is refused (RESOURCE_EXHAUSTED) rather than taking one more thread.
 #pragma once
 
+#include <cstddef>
+#include <limits>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -50,13 +57,15 @@ class WorkflowWaiters {
     absl::CondVar cv_;
   };
 
-  WorkflowWaiters() = default;
+  explicit WorkflowWaiters(size_t max_waiters = std::numeric_limits<size_t>::max())
+      : max_waiters_(max_waiters) {}
   WorkflowWaiters(const WorkflowWaiters&) = delete;
   WorkflowWaiters& operator=(const WorkflowWaiters&) = delete;
 
   // Registers interest in `workflow_id`. Register before reading the workflow's state, so an end
-  // recorded between the read and the wait is not missed.
-  std::unique_ptr<Waiter> Watch(std::string workflow_id);
+  // recorded between the read and the wait is not missed. RESOURCE_EXHAUSTED when `max_waiters`
+  // waiters are registered already.
+  absl::StatusOr<std::unique_ptr<Waiter>> Watch(std::string workflow_id);
 
   // Announces that `workflow_id` settled. Cheap when nobody waits for it; thread-safe.
   void Notify(absl::string_view workflow_id);
@@ -70,7 +79,9 @@ class WorkflowWaiters {
   size_t waiting() const;
 
  private:
+  const size_t max_waiters_;
   mutable absl::Mutex mu_;
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, absl::flat_hash_set<Waiter*>> waiters_ ABSL_GUARDED_BY(mu_);
 };

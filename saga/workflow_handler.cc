@@ -273,8 +273,10 @@ grpc::Status WorkflowServiceHandler::WaitWorkflow(grpc::ServerContext* context,
     const absl::Time until = std::min(absl::Now() + timeout,
                                       absl::FromChrono(context->deadline()) - kDeadlineMargin);
     // Registered before the first read, so an end recorded after it is announced to us.
-    std::unique_ptr<WorkflowWaiters::Waiter> waiter =
-        waiters_ != nullptr ? waiters_->Watch(id) : nullptr;
+    std::unique_ptr<WorkflowWaiters::Waiter> waiter;
+    if (waiters_ != nullptr) {
+      OP_ASSIGN_OR_RETURN(waiter, waiters_->Watch(id));
+    }
     absl::Duration recheck = kFirstRecheck;
     bool announced = false;
     // Without steps while waiting (one short read); the answer is read with them.

@@ -43,6 +43,9 @@ ABSL_FLAG(std::string, payments_target, "",
           "host:port of the PaymentService the coordinator calls (default: this process).");
 ABSL_FLAG(absl::Duration, cancel_wait, absl::Seconds(5),
           "How long CancelOrder waits for the order to become CANCELLED.");
+ABSL_FLAG(int, max_workflow_waits, 1000,
+          "WaitWorkflow calls that may wait at once (each holds a server thread); more are "
+          "refused with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning, error.");
 
 namespace order_platform::server {
@@ -81,6 +84,7 @@ PlatformConfig ConfigFromFlags() {
   config.inventory_target = absl::GetFlag(FLAGS_inventory_target);
   config.payments_target = absl::GetFlag(FLAGS_payments_target);
   config.cancel_wait = absl::GetFlag(FLAGS_cancel_wait);
+  config.max_workflow_waits = absl::GetFlag(FLAGS_max_workflow_waits);
   return config;
 }
 

@@ -86,6 +86,8 @@ absl::StatusOr<std::map<std::string, std::string>> ResolveDatabaseUrls(
 
 // Everything the server owns, in construction order (destroyed in reverse).
 struct Platform::Parts {
+  explicit Parts(const PlatformConfig& config)
+      : workflow_waiters(static_cast<size_t>(config.max_workflow_waits)) {}
   // No scrape may read a pool or service while they are destroyed.
   ~Parts() { metrics.StopServing(); }
 
@@ -129,7 +131,7 @@ struct Platform::Parts {
 };
 
 Platform::Platform(PlatformConfig config)
-    : config_(std::move(config)), parts_(std::make_unique<Parts>()) {}
+    : config_(std::move(config)), parts_(std::make_unique<Parts>(config_)) {}
 
 Platform::~Platform() {
   Shutdown();
@@ -140,6 +142,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   OP_ASSIGN_OR_RETURN(auto urls, ResolveDatabaseUrls(config));
   if (config.pool_size < 1 || config.pool_size > 1000) {
     return InvalidField("pool_size", "must be between 1 and 1000");
+  }
+  if (config.max_workflow_waits < 1) {
+    return InvalidField("max_workflow_waits", "must be at least 1");
   }
   std::unique_ptr<Platform> platform(new Platform(config));
   Parts& parts = *platform->parts_;

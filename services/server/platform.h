@@ -51,6 +51,9 @@ struct PlatformConfig {
   std::string payments_target;
   // How long CancelOrder waits for the order to become CANCELLED before answering.
   absl::Duration cancel_wait = absl::Seconds(5);
+  // WaitWorkflow calls that may wait at once (each holds a server thread); more are refused with
+  // RESOURCE_EXHAUSTED.
+  int max_workflow_waits = 1000;
 };
 
 // The schemas a service owns, migrated on its database: orders also holds the saga schema.

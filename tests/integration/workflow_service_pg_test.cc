@@ -449,6 +449,41 @@ TEST_F(WorkflowServiceTest, WaitWorkflowWithoutAnnouncementsFindsTheEndByReReadi
   EXPECT_LT(took, absl::Seconds(10));
 }
 
+TEST_F(WorkflowServiceTest, WaitWorkflowBeyondTheServersLimitIsResourceExhausted) {
+  WorkflowWaiters one(/*max_waiters=*/1);  // This server lets one call wait at a time.
+  WorkflowServiceHandler limited(store_.get(), nullptr, &one);
+  testing::GrpcTestServer other({&limited});
+  std::unique_ptr<v1::WorkflowService::Stub> other_stub =
+      v1::WorkflowService::NewStub(other.Channel());
+  StartWorkflow("wf-wait-limited", "g");  // Held in "reserve" until the gate opens.
+  v1::Workflow first;
+  grpc::Status first_status;
+  std::thread waiting([&] {
+    first_status =
+        Wait("wf-wait-limited", absl::Seconds(20), &first, nullptr, 25, other_stub.get());
+  });
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (one.waiting() == 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(one.waiting(), 1u);
+
+  v1::Workflow second;
+  absl::Duration took;
+  const grpc::Status refused =
+      Wait("wf-wait-limited", absl::Seconds(20), &second, &took, 10, other_stub.get());
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_LT(took, absl::Seconds(5));  // Refused at once, not after a wait.
+
+  gate_.Notify();
+  waiting.join();
+  ASSERT_TRUE(first_status.ok()) << first_status.error_message();
+  EXPECT_EQ(first.status(), v1::WORKFLOW_STATUS_COMPLETED);
+  // The first wait is over: the next call is admitted.
+  v1::Workflow third;
+  ASSERT_TRUE(Wait("wf-wait-limited", absl::Seconds(20), &third, nullptr, 10, other_stub.get()).ok());
+  EXPECT_EQ(third.status(), v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_EQ(one.waiting(), 0u);
+}
+
 TEST_F(WorkflowServiceTest, WaitWorkflowRejectsBadInput) {
   v1::Workflow w;
   EXPECT_EQ(Wait("wf-nope", absl::Seconds(1), &w).error_code(), grpc::StatusCode::NOT_FOUND);
