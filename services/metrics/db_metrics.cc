@@ -17,6 +17,11 @@ const std::vector<double>& DbSecondsBuckets() {
   return *buckets;
 }
 
+// Error classes with a series from the start: connection loss, SQLSTATE 08 (connection), 23
+// (integrity), 40 (serialization failure, deadlock), 53 (insufficient resources), 57 (operator
+// intervention: shutdown, cancel).
+constexpr const char* kWatchedErrorClasses[] = {"connection", "08", "23", "40", "53", "57"};
+
 // Records the reports of one pool. Series per statement and per error class are created on first
 // use and cached, so the request path takes a reader lock and no allocation.
 class DbMetrics::PoolObserver final : public db::DbObserver {
@@ -25,6 +30,13 @@ class DbMetrics::PoolObserver final : public db::DbObserver {
       : metrics_(*metrics),
         database_(std::move(database)),
         checkout_wait_(metrics_.checkout_wait_.Add({{"database", database_}}, DbSecondsBuckets())) {
+    // The classes operators watch exist from the start at 0, so the first error of a class is a
+    // step that rate() and increase() see (a series born at 1 is not).
+    for (const char* error_class : kWatchedErrorClasses) {
+      Cached(errors_, error_class, [&] {
+        return &metrics_.errors_.Add({{"database", database_}, {"sqlstate_class", error_class}});
+      });
+    }
   }
 
   void OnCheckout(absl::Duration wait, bool ok) override {

@@ -591,6 +591,27 @@ TEST(DbMetricsTest, ObserverRecordsStatementsAndErrorClassesUnderItsDatabase) {
   EXPECT_EQ(SampleValue(text, "order_platform_db_errors_total", {{"sqlstate_class", "40"}}), 1);
 }
 
+TEST(DbMetricsTest, WatchedErrorClassesStartAtZeroForEachDatabase) {
+  MetricsRegistry registry;
+  DbMetrics db_metrics(registry);
+  db_metrics.Observer("orders");
+  db_metrics.Observer("payments")->OnError("40");
+  const std::string text = registry.Scrape();
+  for (const char* error_class : {"connection", "08", "23", "40", "53", "57"}) {
+    EXPECT_EQ(SampleValue(text, "order_platform_db_errors_total",
+                          {{"database", "orders"}, {"sqlstate_class", error_class}}),
+              0)
+        << error_class;
+  }
+  EXPECT_EQ(SampleValue(text, "order_platform_db_errors_total",
+                        {{"database", "payments"}, {"sqlstate_class", "40"}}),
+            1);
+  // Other classes appear when they first happen.
+  EXPECT_FALSE(SampleValue(text, "order_platform_db_errors_total",
+                           {{"database", "orders"}, {"sqlstate_class", "22"}})
+                   .has_value());
+}
+
 TEST(MetricsRegistryTest, ServesTheScrapeOverHttpOnAChosenPort) {
   MetricsRegistry registry;
   EXPECT_EQ(registry.port(), 0);
