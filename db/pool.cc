@@ -1,5 +1,7 @@
 #include "db/pool.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <pqxx/pqxx>
 
@@ -23,6 +25,17 @@ std::string WithOptions(const PoolOptions& options) {
                     " application_name=", options.application_name);
   }
   return out;
+}
+
+// Whether an idle connection may still be used, in one syscall and no round trip. An idle
+// connection has nothing to read unless the server ended it (a FATAL message, then EOF: a restart,
+// an administrator, idle_session_timeout), so a readable socket means it is gone. Checked before
+// a connection is handed out, so a statement that must not be re-sent blindly (a non-idempotent
+// autocommit write) never goes out on a connection that was already dead.
+bool StillOpen(const pqxx::connection& conn) {
+  if (!conn.is_open()) return false;
+  pollfd fd{conn.sock(), POLLIN, 0};
+  return fd.fd >= 0 && ::poll(&fd, 1, 0) == 0;
 }
 
 }  // namespace
@@ -69,6 +82,7 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
 
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::AcquireUnobserved() {
   const absl::Time deadline = absl::Now() + options_.checkout_timeout;
+  std::vector<std::unique_ptr<pqxx::connection>> dead;
   {
     absl::MutexLock lock(&mu_);
     ++waiting_;
@@ -86,10 +100,20 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::AcquireUnobserved() {
     if (!idle_.empty()) {
       std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
       idle_.pop_back();
-      return Lease(this, std::move(conn));
+      if (StillOpen(*conn)) return Lease(this, std::move(conn));
+      // Ended by the server: as with a connection that broke in use, the idle ones are likely
+      // gone too. Its slot is reused for a fresh connection.
+      ++broken_;
+      broken_ += static_cast<int64_t>(idle_.size());
+      open_ -= static_cast<int>(idle_.size());
+      dead.push_back(std::move(conn));
+      for (auto& idle : idle_) dead.push_back(std::move(idle));
+      idle_.clear();
+    } else {
+      ++open_;  // Reserve a slot; connect outside the lock.
     }
-    ++open_;  // Reserve a slot; connect outside the lock.
   }
+  dead.clear();  // Closing sockets outside the lock.
   absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Connect();
   absl::MutexLock lock(&mu_);
   if (!conn.ok()) {

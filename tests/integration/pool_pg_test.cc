@@ -194,5 +194,39 @@ TEST_F(PoolTest, NonIdempotentWriteLostMidFlightReportsUnknownOutcome) {
   EXPECT_NE(s.message().find("outcome"), absl::string_view::npos) << s;
 }
 
+TEST_F(PoolTest, IdleConnectionClosedByTheServerIsReplacedBeforeAWriteUsesIt) {
+  ConnectionPool pool(
+      PoolOptions{.dsn = *dsn_, .size = 2, .application_name = "pool_health_test"});
+  int k = 0;
+  // A write that must not be retried blindly: its connection must be good before it is sent.
+  auto insert = [&] {
+    const std::string key = "health-" + std::to_string(++k);
+    return RunTransaction(pool, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) {
+      tx.exec_params("INSERT INTO uniq (k) VALUES ($1)", key);
+      return absl::OkStatus();
+    });
+  };
+  ASSERT_TRUE(insert().ok());
+  ASSERT_EQ(pool.Stats().open, 1);
+
+  // The server ends the idle connection (an administrator, idle_session_timeout, a failover).
+  pqxx::connection admin(*dsn_);
+  pqxx::nontransaction q(admin);
+  const std::string ours =
+      " FROM pg_stat_activity WHERE application_name = 'pool_health_test'"
+      " AND datname = current_database()";
+  q.exec("SELECT pg_terminate_backend(pid)" + ours);
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (q.exec("SELECT count(*)" + ours)[0][0].as<int>() > 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  absl::SleepFor(absl::Milliseconds(50));  // The close reaches the client's socket.
+
+  const absl::Status after = insert();
+  EXPECT_TRUE(after.ok()) << after;
+  EXPECT_EQ(pool.Stats().broken, 1);
+  EXPECT_EQ(q.exec("SELECT count(*) FROM uniq WHERE k LIKE 'health-%'")[0][0].as<int>(), 2);
+}
+
 }  // namespace
 }  // namespace order_platform::db
