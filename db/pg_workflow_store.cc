@@ -291,14 +291,23 @@ constexpr Statement kRetryWorkflow{
     " finished_at = NULL,"
     " updated_at = now() WHERE id = $1 RETURNING pg_notify('saga_runnable', id)"};
 
-#define OP_LIST_WORKFLOWS                                                                       \
-  "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w"                                        \
-  " WHERE (w.created_at, w.id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond'," \
-  " $2) AND ($3 = '' OR w.type = $3) AND ($4 = '' OR w.status = $4)"                            \
-  " AND w.created_at >= 'epoch'::timestamptz + $5::bigint * interval '1 microsecond'"           \
-  " AND w.created_at < 'epoch'::timestamptz + $6::bigint * interval '1 microsecond'"            \
-  " ORDER BY w.created_at DESC, w.id DESC LIMIT $7"
-constexpr Statement kListWorkflows{"saga.list", OP_LIST_WORKFLOWS};
+// Newest first, keyset-paged by (created_at, id) < ($1 µs, $2), created in [$3 µs, $4 µs), $5
+// rows. One statement per filter combination, so that each keeps a plan on its own index
+// (workflows_type_created_idx, workflows_status_created_idx) however it is cached: a single
+// statement with `($n = '' OR type = $n)` has one generic plan for all of them, which walks
+// every workflow to find a rare status.
+#define OP_LIST_WORKFLOWS(where)                                                                 \
+  "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w"                                          \
+  " WHERE (w.created_at, w.id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond',"  \
+  " $2) AND w.created_at >= 'epoch'::timestamptz + $3::bigint * interval '1 microsecond'"         \
+  " AND w.created_at < 'epoch'::timestamptz + $4::bigint * interval '1 microsecond' " where       \
+  " ORDER BY w.created_at DESC, w.id DESC LIMIT $5"
+constexpr Statement kListWorkflows{"saga.list", OP_LIST_WORKFLOWS("")};
+constexpr Statement kListWorkflowsByType{"saga.list_by_type", OP_LIST_WORKFLOWS("AND w.type = $6")};
+constexpr Statement kListWorkflowsByStatus{"saga.list_by_status",
+                                           OP_LIST_WORKFLOWS("AND w.status = $6")};
+constexpr Statement kListWorkflowsByTypeAndStatus{
+    "saga.list_by_type_status", OP_LIST_WORKFLOWS("AND w.status = $6 AND w.type = $7")};
 
 constexpr Statement kCountByStatus{
     "saga.count_by_status",
@@ -717,14 +726,22 @@ absl::StatusOr<WorkflowPage> PgWorkflowStore::List(const WorkflowListQuery& quer
       pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
       [&](pqxx::transaction_base& tx) -> absl::Status {
         rows.clear();
-        for (const pqxx::row& row :
-             Exec(tx, kListWorkflows, cursor_us, cursor_id, query.type.value_or(""),
-                  query.status ? saga::WorkflowStatusName(*query.status) : "",
-                  MicrosOr(query.created_from, kBeginningOfTimeMicros),
-                  MicrosOr(query.created_to, kEndOfTimeMicros),
-                  int64_t{query.page_size} + 1)) {
-          rows.push_back(WorkflowFromRow(row));
+        const int64_t from = MicrosOr(query.created_from, kBeginningOfTimeMicros);
+        const int64_t to = MicrosOr(query.created_to, kEndOfTimeMicros);
+        const int64_t limit = int64_t{query.page_size} + 1;
+        pqxx::result r;
+        if (query.type && query.status) {
+          r = Exec(tx, kListWorkflowsByTypeAndStatus, cursor_us, cursor_id, from, to, limit,
+                   saga::WorkflowStatusName(*query.status), *query.type);
+        } else if (query.status) {
+          r = Exec(tx, kListWorkflowsByStatus, cursor_us, cursor_id, from, to, limit,
+                   saga::WorkflowStatusName(*query.status));
+        } else if (query.type) {
+          r = Exec(tx, kListWorkflowsByType, cursor_us, cursor_id, from, to, limit, *query.type);
+        } else {
+          r = Exec(tx, kListWorkflows, cursor_us, cursor_id, from, to, limit);
         }
+        for (const pqxx::row& row : r) rows.push_back(WorkflowFromRow(row));
         return absl::OkStatus();
       }));
   WorkflowPage page;

@@ -4,6 +4,7 @@
 // inserted under its starter's lease) and batched checkpoints (written with the next write).
 #include <atomic>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -16,6 +17,8 @@
 #include "absl/time/clock.h"
 #include "db/migrations.h"
 #include "db/pg_workflow_store.h"
+#include "db/pool.h"
+#include "db/transaction.h"
 #include "gtest/gtest.h"
 #include "saga/engine.h"
 #include "services/common/errors.h"
@@ -566,6 +569,71 @@ TEST_F(SagaEngineTest, ListAndGetShowHistory) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->steps.size(), 2u);
   EXPECT_EQ(store_->Get("nope", false).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Listing by a rare status or type reads through that column's index even with the plan a
+// long-lived connection caches (forced generic here): 3000 completed workflows are not walked to
+// find the one that needs attention.
+TEST_F(SagaEngineTest, ListByTypeOrStatusUsesItsIndexWithAGenericPlan) {
+  {
+    pqxx::connection conn(dsn_);
+    pqxx::work tx(conn);
+    tx.exec(
+        "INSERT INTO saga.workflows (id, type, input, status, created_at) "
+        "SELECT 'bulk-' || g, 'Toy', '', 'completed', now() - g * interval '1 second' "
+        "FROM generate_series(1, 3000) g");
+    tx.exec(
+        "INSERT INTO saga.workflows (id, type, input, status, created_at) VALUES "
+        "('stuck', 'Toy', '', 'needs_attention', now() - interval '2 hours'),"
+        "('rare', 'Rare', '', 'completed', now() - interval '3 hours')");
+    tx.exec("ANALYZE saga.workflows");
+    tx.commit();
+  }
+  const std::string generic = dsn_ + (dsn_.find('?') == std::string::npos ? "?" : "&") +
+                              "options=-c%20plan_cache_mode%3Dforce_generic_plan";
+  db::ConnectionPool one(db::PoolOptions{.dsn = generic, .size = 1});
+  db::PgWorkflowStore store(&one);
+  struct Case {
+    std::optional<std::string> type;
+    std::optional<WorkflowStatus> status;
+    std::string expected_id;
+    std::string statement;
+    std::string explain_args;  // After the 5 common ones.
+    std::string index;
+  };
+  const std::vector<Case> cases = {
+      {std::nullopt, WorkflowStatus::kNeedsAttention, "stuck", "saga.list_by_status",
+       ", 'needs_attention'", "workflows_status_created_idx"},
+      {"Rare", std::nullopt, "rare", "saga.list_by_type", ", 'Rare'",
+       "workflows_type_created_idx"},
+      {"Toy", WorkflowStatus::kNeedsAttention, "stuck", "saga.list_by_type_status",
+       ", 'needs_attention', 'Toy'", "workflows_status_created_idx"},
+  };
+  for (const Case& c : cases) {
+    db::WorkflowListQuery query;
+    query.type = c.type;
+    query.status = c.status;
+    query.page_size = 10;
+    absl::StatusOr<db::WorkflowPage> page = store.List(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_EQ(page->workflows.size(), 1u) << c.statement;
+    EXPECT_EQ(page->workflows[0].id, c.expected_id);
+    // The plan of the statement List just ran, on the same (only) connection.
+    std::string plan;
+    ASSERT_TRUE(db::RunTransaction(one, {.mode = db::TxMode::kAutocommit},
+                                   [&](pqxx::transaction_base& tx) {
+                                     for (const pqxx::row& row : tx.exec(
+                                              "EXPLAIN EXECUTE \"" + c.statement +
+                                              "\"(253402300799000000, 'z', "
+                                              "-62135596800000000, 253402300799000000, 11" +
+                                              c.explain_args + ")")) {
+                                       plan += row[0].as<std::string>() + "\n";
+                                     }
+                                     return absl::OkStatus();
+                                   })
+                    .ok());
+    EXPECT_NE(plan.find(c.index), std::string::npos) << c.statement << ":\n" << plan;
+  }
 }
 
 }  // namespace
