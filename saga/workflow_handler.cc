@@ -254,7 +254,7 @@ void WorkflowServiceHandler::AfterAction(const WorkflowRecord& acted, v1::Workfl
 grpc::Status WorkflowServiceHandler::GetWorkflow(grpc::ServerContext*,
                                                  const v1::GetWorkflowRequest* request,
                                                  v1::Workflow* response) {
-  return HandleRpc("GetWorkflow", {}, [&]() -> absl::Status {
+  return HandleRpc("GetWorkflow", {.workflow_id = request->workflow_id()}, [&]() -> absl::Status {
     OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
     OP_ASSIGN_OR_RETURN(WorkflowRecord workflow,
                         store_.Get(request->workflow_id(), /*with_steps=*/true));
@@ -266,7 +266,7 @@ grpc::Status WorkflowServiceHandler::GetWorkflow(grpc::ServerContext*,
 grpc::Status WorkflowServiceHandler::WaitWorkflow(grpc::ServerContext* context,
                                                   const v1::WaitWorkflowRequest* request,
                                                   v1::Workflow* response) {
-  return HandleRpc("WaitWorkflow", {}, [&]() -> absl::Status {
+  return HandleRpc("WaitWorkflow", {.workflow_id = request->workflow_id()}, [&]() -> absl::Status {
     const std::string& id = request->workflow_id();
     OP_RETURN_IF_ERROR(ValidateWorkflowId(id));
     OP_ASSIGN_OR_RETURN(const absl::Duration timeout, WaitTimeout(*request));
@@ -328,7 +328,7 @@ grpc::Status WorkflowServiceHandler::ListWorkflows(grpc::ServerContext*,
 grpc::Status WorkflowServiceHandler::CancelWorkflow(grpc::ServerContext*,
                                                     const v1::CancelWorkflowRequest* request,
                                                     v1::Workflow* response) {
-  return HandleRpc("CancelWorkflow", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("CancelWorkflow", {.request_id = request->request_id(), .workflow_id = request->workflow_id()}, [&]() -> absl::Status {
     OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
     OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
     OP_RETURN_IF_ERROR(ValidateText(request->reason(), "reason", kMaxReasonBytes, false));
@@ -342,7 +342,7 @@ grpc::Status WorkflowServiceHandler::CancelWorkflow(grpc::ServerContext*,
 grpc::Status WorkflowServiceHandler::SignalWorkflow(grpc::ServerContext*,
                                                     const v1::SignalWorkflowRequest* request,
                                                     v1::Workflow* response) {
-  return HandleRpc("SignalWorkflow", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("SignalWorkflow", {.request_id = request->request_id(), .workflow_id = request->workflow_id()}, [&]() -> absl::Status {
     OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
     OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
     OP_RETURN_IF_ERROR(
@@ -361,7 +361,7 @@ grpc::Status WorkflowServiceHandler::SignalWorkflow(grpc::ServerContext*,
 grpc::Status WorkflowServiceHandler::RetryWorkflow(grpc::ServerContext*,
                                                    const v1::RetryWorkflowRequest* request,
                                                    v1::Workflow* response) {
-  return HandleRpc("RetryWorkflow", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("RetryWorkflow", {.request_id = request->request_id(), .workflow_id = request->workflow_id()}, [&]() -> absl::Status {
     OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
     OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
     OP_ASSIGN_OR_RETURN(WorkflowRecord acted, store_.Retry(request->workflow_id()));

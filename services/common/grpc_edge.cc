@@ -8,7 +8,7 @@
 namespace order_platform {
 
 grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view method,
-                          absl::string_view request_id) {
+                          const RpcIds& ids) {
   if (status.ok()) return grpc::Status::OK;
   grpc::StatusCode code;
   switch (status.code()) {
@@ -68,7 +68,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view method,
        {"code", absl::StatusCodeToString(status.code())},
        {"error", message},
        {"field", field},
-       {"request_id", request_id}});
+       {"request_id", ids.request_id},
+       {"order_id", ids.order_id},
+       {"workflow_id", ids.workflow_id}});
   return grpc::Status(code, message);
 }
 

@@ -15,23 +15,31 @@
 
 namespace order_platform {
 
+// What a failed request's log line names besides its method, so an operator can follow one order
+// or workflow through the logs. Empty: not part of the request.
+struct RpcIds {
+  absl::string_view request_id;
+  absl::string_view order_id;
+  absl::string_view workflow_id;
+};
+
 // Maps a domain status to the gRPC status a caller sees. Every absl code has a gRPC twin; codes
 // the domain must never produce (UNKNOWN) are reported as INTERNAL. Non-OK results are logged as
-// one structured line naming `method` and, when given, the request id.
+// one structured line naming `method` and the request's ids.
 grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view method,
-                          absl::string_view request_id = {});
+                          const RpcIds& ids = {});
 
 // Runs `fn` and maps its status; exceptions (which the domain should never throw) become
 // INTERNAL instead of crashing the server.
 template <typename Fn>
-grpc::Status HandleRpc(absl::string_view method, absl::string_view request_id, Fn&& fn) {
+grpc::Status HandleRpc(absl::string_view method, const RpcIds& ids, Fn&& fn) {
   absl::Status status;
   try {
     status = fn();
   } catch (const std::exception& e) {
     status = absl::InternalError(std::string("unexpected exception: ") + e.what());
   }
-  return ToGrpcStatus(status, method, request_id);
+  return ToGrpcStatus(status, method, ids);
 }
 
 // The absl twin of a gRPC status a participant returned (codes are numerically identical).

@@ -51,7 +51,7 @@ void ReservationToProto(const Reservation& reservation, v1::Reservation* proto) 
 grpc::Status InventoryServiceHandler::UpsertProduct(grpc::ServerContext*,
                                                     const v1::UpsertProductRequest* request,
                                                     v1::Product* response) {
-  return HandleRpc("UpsertProduct", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("UpsertProduct", {.request_id = request->request_id()}, [&]() -> absl::Status {
     ProductUpsert upsert;
     upsert.request_id = request->request_id();
     upsert.sku = request->sku();
@@ -92,7 +92,7 @@ grpc::Status InventoryServiceHandler::ListProducts(grpc::ServerContext*,
 grpc::Status InventoryServiceHandler::ReserveStock(grpc::ServerContext*,
                                                    const v1::ReserveStockRequest* request,
                                                    v1::Reservation* response) {
-  return HandleRpc("ReserveStock", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("ReserveStock", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
     ReserveRequest reserve;
     reserve.request_id = request->request_id();
     reserve.order_id = request->order_id();
@@ -108,7 +108,7 @@ grpc::Status InventoryServiceHandler::ReserveStock(grpc::ServerContext*,
 
 grpc::Status InventoryServiceHandler::ReleaseReservation(
     grpc::ServerContext*, const v1::ReleaseReservationRequest* request, v1::Reservation* response) {
-  return HandleRpc("ReleaseReservation", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("ReleaseReservation", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
     SettleReservationParams params{request->request_id(), request->order_id()};
     OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReleaseReservation(params));
     ReservationToProto(reservation, response);
@@ -119,7 +119,7 @@ grpc::Status InventoryServiceHandler::ReleaseReservation(
 grpc::Status InventoryServiceHandler::CommitReservation(grpc::ServerContext*,
                                                         const v1::CommitReservationRequest* request,
                                                         v1::Reservation* response) {
-  return HandleRpc("CommitReservation", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("CommitReservation", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
     SettleReservationParams params{request->request_id(), request->order_id()};
     OP_ASSIGN_OR_RETURN(Reservation reservation, service_.CommitReservation(params));
     ReservationToProto(reservation, response);
@@ -130,7 +130,7 @@ grpc::Status InventoryServiceHandler::CommitReservation(grpc::ServerContext*,
 grpc::Status InventoryServiceHandler::ReturnReservation(grpc::ServerContext*,
                                                         const v1::ReturnReservationRequest* request,
                                                         v1::Reservation* response) {
-  return HandleRpc("ReturnReservation", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("ReturnReservation", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
     SettleReservationParams params{request->request_id(), request->order_id()};
     OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReturnReservation(params));
     ReservationToProto(reservation, response);
@@ -141,7 +141,7 @@ grpc::Status InventoryServiceHandler::ReturnReservation(grpc::ServerContext*,
 grpc::Status InventoryServiceHandler::GetReservation(grpc::ServerContext*,
                                                      const v1::GetReservationRequest* request,
                                                      v1::Reservation* response) {
-  return HandleRpc("GetReservation", {}, [&]() -> absl::Status {
+  return HandleRpc("GetReservation", {.order_id = request->order_id()}, [&]() -> absl::Status {
     OP_ASSIGN_OR_RETURN(Reservation reservation, service_.GetReservation(request->order_id()));
     ReservationToProto(reservation, response);
     return absl::OkStatus();

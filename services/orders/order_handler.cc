@@ -63,7 +63,7 @@ void OrderToProto(const Order& order, v1::Order* proto) {
 grpc::Status OrderServiceHandler::CreateOrder(grpc::ServerContext*,
                                               const v1::CreateOrderRequest* request,
                                               v1::CreateOrderResponse* response) {
-  return HandleRpc("CreateOrder", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("CreateOrder", {.request_id = request->request_id()}, [&]() -> absl::Status {
     NewOrder order;
     order.request_id = request->request_id();
     order.customer_id = request->customer_id();
@@ -83,7 +83,7 @@ grpc::Status OrderServiceHandler::CreateOrder(grpc::ServerContext*,
 grpc::Status OrderServiceHandler::GetOrder(grpc::ServerContext*,
                                            const v1::GetOrderRequest* request,
                                            v1::Order* response) {
-  return HandleRpc("GetOrder", {}, [&]() -> absl::Status {
+  return HandleRpc("GetOrder", {.order_id = request->order_id()}, [&]() -> absl::Status {
     OP_ASSIGN_OR_RETURN(Order order, service_.Get(request->order_id()));
     OrderToProto(order, response);
     return absl::OkStatus();
@@ -121,7 +121,7 @@ grpc::Status OrderServiceHandler::BatchGetOrders(grpc::ServerContext*,
 grpc::Status OrderServiceHandler::CancelOrder(grpc::ServerContext*,
                                               const v1::CancelOrderRequest* request,
                                               v1::Order* response) {
-  return HandleRpc("CancelOrder", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("CancelOrder", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
     CancelOrderParams params{request->request_id(), request->order_id(), request->reason(),
                              request->expected_version()};
     OP_ASSIGN_OR_RETURN(Order order, service_.Cancel(params));

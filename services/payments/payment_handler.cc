@@ -55,7 +55,7 @@ void PaymentToProto(const Payment& payment, v1::Payment* proto) {
 grpc::Status PaymentServiceHandler::AuthorizePayment(grpc::ServerContext* context,
                                                      const v1::AuthorizePaymentRequest* request,
                                                      v1::Payment* response) {
-  return HandleRpc("AuthorizePayment", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("AuthorizePayment", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
     AuthorizeRequest authorize{request->request_id(), request->order_id(),
                                MoneyFromProto(request->amount()), request->payment_token()};
     OP_ASSIGN_OR_RETURN(Payment payment, service_.Authorize(authorize, DeadlineOf(context)));
@@ -67,7 +67,7 @@ grpc::Status PaymentServiceHandler::AuthorizePayment(grpc::ServerContext* contex
 grpc::Status PaymentServiceHandler::CapturePayment(grpc::ServerContext* context,
                                                    const v1::CapturePaymentRequest* request,
                                                    v1::Payment* response) {
-  return HandleRpc("CapturePayment", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("CapturePayment", {.request_id = request->request_id()}, [&]() -> absl::Status {
     CapturePaymentParams params{request->request_id(), request->payment_id(),
                                 MoneyFromProto(request->amount())};
     OP_ASSIGN_OR_RETURN(Payment payment, service_.Capture(params, DeadlineOf(context)));
@@ -79,7 +79,7 @@ grpc::Status PaymentServiceHandler::CapturePayment(grpc::ServerContext* context,
 grpc::Status PaymentServiceHandler::VoidPayment(grpc::ServerContext* context,
                                                 const v1::VoidPaymentRequest* request,
                                                 v1::Payment* response) {
-  return HandleRpc("VoidPayment", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("VoidPayment", {.request_id = request->request_id()}, [&]() -> absl::Status {
     VoidPaymentParams params{request->request_id(), request->payment_id()};
     OP_ASSIGN_OR_RETURN(Payment payment, service_.Void(params, DeadlineOf(context)));
     PaymentToProto(payment, response);
@@ -90,7 +90,7 @@ grpc::Status PaymentServiceHandler::VoidPayment(grpc::ServerContext* context,
 grpc::Status PaymentServiceHandler::RefundPayment(grpc::ServerContext* context,
                                                   const v1::RefundPaymentRequest* request,
                                                   v1::Payment* response) {
-  return HandleRpc("RefundPayment", request->request_id(), [&]() -> absl::Status {
+  return HandleRpc("RefundPayment", {.request_id = request->request_id()}, [&]() -> absl::Status {
     RefundPaymentParams params{request->request_id(), request->payment_id(),
                                MoneyFromProto(request->amount()), request->reason()};
     OP_ASSIGN_OR_RETURN(Payment payment, service_.Refund(params, DeadlineOf(context)));
@@ -112,7 +112,7 @@ grpc::Status PaymentServiceHandler::GetPayment(grpc::ServerContext*,
 grpc::Status PaymentServiceHandler::ListPayments(grpc::ServerContext*,
                                                  const v1::ListPaymentsRequest* request,
                                                  v1::ListPaymentsResponse* response) {
-  return HandleRpc("ListPayments", {}, [&]() -> absl::Status {
+  return HandleRpc("ListPayments", {.order_id = request->order_id()}, [&]() -> absl::Status {
     ListPaymentsParams params{request->order_id(), request->page_size(), request->page_token()};
     OP_ASSIGN_OR_RETURN(ListPaymentsResult result, service_.List(params));
     for (const Payment& payment : result.payments)
