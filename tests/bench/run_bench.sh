@@ -36,13 +36,17 @@
 #                             the three (default: place_order alone when BENCH_SOAK is set)
 #
 # place_order (the PlaceOrder saga, see README.md): pgbench runs create_order.pgbench with the
-# server stopped (the ceiling: one order transaction), its workflow rows are deleted, then the
-# server runs WITH the coordinator and `load_generator --rpc=place_order` runs at each client
+# server stopped (the ceiling: one order transaction), its workflow rows are deleted, the
+# catalog is seeded, pgbench runs place_order_sql.pgbench (the second ceiling, "saga_sql": every
+# statement of one saga per pgbench transaction, no server; what it wrote is deleted after), then
+# the server runs WITH the coordinator and `load_generator --rpc=place_order` runs at each client
 # count, with pg_stat_database / pg_stat_wal (and pg_stat_statements) deltas over each window.
 # Targets: completed sagas/s >= 15% of that pgbench TPS at 8 and 32 clients; engine overhead
-# <= 2 transactions per step; with BENCH_SOAK, no RSS growth of the server.
+# <= 2 transactions per step; with BENCH_SOAK, no RSS growth of the server. Informational:
+# sagas/s / saga SQL floor TPS at each client count.
 #   BENCH_SAGA_CLIENTS="1 8 32"   client counts of the saga runs
-#   BENCH_SAGA_PGBENCH_CLIENTS    pgbench clients of the saga ceiling (default BENCH_CLIENTS)
+#   BENCH_SAGA_PGBENCH_CLIENTS    pgbench clients of the saga ceilings (default BENCH_CLIENTS)
+#   BENCH_SAGA_SQL=1          0: skip the saga SQL floor (place_order_sql.pgbench, "saga_sql" row)
 #   BENCH_SAGA_SKUS=1000      catalog the orders draw their 3 SKUs from (seeded by the tool)
 #   BENCH_COORDINATOR_WORKERS the server's --coordinator_workers (default: the server's, 16)
 #   BENCH_SAGA_BUSINESS_TX=8  business transactions per saga (see README.md), used for the
@@ -116,6 +120,8 @@ SAGA_CLIENTS="${BENCH_SAGA_CLIENTS-1 8 32}"
 SAGA_PGBENCH_CLIENTS="${BENCH_SAGA_PGBENCH_CLIENTS:-$CLIENTS}"
 SAGA_SKUS="${BENCH_SAGA_SKUS:-1000}"
 SAGA_BUSINESS_TX="${BENCH_SAGA_BUSINESS_TX:-8}"
+SAGA_SQL="${BENCH_SAGA_SQL:-1}"
+[[ "$SAGA_SQL" == 0 || "$SAGA_SQL" == 1 ]] || die "BENCH_SAGA_SQL must be 0 or 1, got '$SAGA_SQL'"
 readonly SAGA_STEPS=5  # reserve_stock, authorize_payment, confirm_order, capture_payment, commit_reservation
 SOAK="${BENCH_SOAK:-}"
 SOAK_CLIENTS="${BENCH_SOAK_CLIENTS:-32}"
@@ -345,10 +351,13 @@ run_pgbench() {
     "$PGBENCH" "${args[@]}" -T "$WARMUP" "$DSN" >"$WORK/$name.warmup.out" 2>&1 ||
       { cat "$WORK/$name.warmup.out" >&2; die "$name: pgbench warmup failed"; }
   fi
+  # Every table a saga touches, as before each saga point (SAGA_TABLES=1), or the orders'.
+  [[ -z "${SAGA_TABLES:-}" ]] || vacuum_saga_tables
   prepare_run
   mkdir -p "$WORK/$name.logs"
   local before after times db_before=""
   [[ -z "${COUNT_DB:-}" ]] || db_before="$(db_counters)"
+  [[ -z "${PGSS_CAPTURE:-}" ]] || pgss_reset  # The measured run's statements only.
   before="$(snapshot)"
   if ! { TIMEFORMAT='%3U %3S'; time (cd "$WORK/$name.logs" &&
         "$PGBENCH" "${args[@]}" -T "$DURATION" -l --log-prefix=tx "$DSN" \
@@ -360,6 +369,7 @@ run_pgbench() {
   after="$(snapshot)"
   # pgbench's backends flushed their statistics when they exited.
   [[ -z "${COUNT_DB:-}" ]] || R[$name.db]="$db_before $(db_counters)"
+  [[ -z "${PGSS_CAPTURE:-}" ]] || pgss_capture "$WORK/$name.pgss"
   local out tps processed failed
   out="$(cat "$WORK/$name.out")"
   tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | tail -n1)"
@@ -533,7 +543,8 @@ pgss_capture() {
 
 # The class of a statement (awk function source): engine = a saga-engine statement that is a
 # transaction of its own; engine_in_tx = one the engine runs inside a step's own transaction
-# (the local step's fence and checkpoint); poll = WaitWorkflow's reads (the workflow, then the
+# (the local step's fence and checkpoint: saga.write_steps_at_pivot, or the older saga.fence_pivot
+# and saga.write_steps_in_fence); poll = WaitWorkflow's reads (the workflow, then the
 # workflow with its steps); business = the rest.
 # shellcheck disable=SC2016  # awk source, not shell.
 AWK_CLASS='
@@ -541,6 +552,7 @@ function class_of(q) {
   if (q ~ /^WITH o AS/) return "business"
   if (q !~ /saga\.(workflows|steps|signals)/) return "business"
   if (q ~ /^UPDATE saga\.workflows SET updated_at = now\(\), past_pivot/) return "engine_in_tx"
+  if (q ~ /^WITH f AS \(UPDATE saga\.workflows SET updated_at = now\(\), past_pivot = \$[0-9]+ WHERE/) return "engine_in_tx"
   if (q ~ /^WITH f AS \(SELECT \$1::text AS id/) return "engine_in_tx"
   if (q ~ /^SELECT cancel_requested/) return "engine_in_tx"
   if (q ~ /^SELECT w\.id, w\.type/ && q ~ /WHERE w\.id = \$1$/) return "poll"
@@ -567,6 +579,44 @@ clean_bench_workflows() {
   ((others == 0)) || log "warning: ${others} other workflows are runnable; they will run too"
 }
 
+# Deletes everything place_order_sql.pgbench wrote (orders with request ids pgbench-saga-*, their
+# items, workflows and steps, reservations, payments and payment operations), so the saga runs
+# start from the tables they had before it; only the products' stock counters keep its changes.
+clean_saga_sql() {
+  local deleted
+  deleted="$(psql_q <<'EOF'
+BEGIN;
+CREATE TEMP TABLE saga_sql_orders ON COMMIT DROP AS
+  SELECT id, id::text AS order_id, workflow_id FROM orders.orders
+  WHERE request_id LIKE 'pgbench-saga-%';
+DELETE FROM saga.workflows WHERE id IN (SELECT workflow_id FROM saga_sql_orders);
+DELETE FROM payments.operations WHERE payment_id IN (SELECT id FROM payments.payments
+  WHERE order_id IN (SELECT order_id FROM saga_sql_orders));
+DELETE FROM payments.payments WHERE order_id IN (SELECT order_id FROM saga_sql_orders);
+DELETE FROM inventory.reservations WHERE order_id IN (SELECT order_id FROM saga_sql_orders);
+DELETE FROM orders.orders WHERE id IN (SELECT id FROM saga_sql_orders);
+SELECT count(*) FROM saga_sql_orders;
+COMMIT;
+EOF
+)"
+  log "deleted the ${deleted} orders of place_order_sql.pgbench and everything they wrote"
+}
+
+# The saga SQL floor: place_order_sql.pgbench with no server running, at the saga ceiling's
+# client count, its statements counted by pg_stat_statements; then its rows are deleted.
+run_saga_sql() {
+  if ((SAGA_SKUS < 3)); then
+    log "saga_sql skipped: place_order_sql.pgbench needs 3 distinct SKUs (BENCH_SAGA_SKUS >= 3)"
+    return 0
+  fi
+  # The same starting state as a saga point: vacuumed (the workflows create_order.pgbench left
+  # and clean_bench_workflows deleted would otherwise be dead entries every claim walks past).
+  vacuum_saga_tables
+  COUNT_DB=1 PGSS_CAPTURE=1 SAGA_TABLES=1 RUN_CLIENTS="$SAGA_PGBENCH_CLIENTS" run_pgbench saga_sql \
+    "$SCRIPT_DIR/place_order_sql.pgbench" -D skus="$SAGA_SKUS"
+  clean_saga_sql
+}
+
 wait_sagas_idle() {
   local n=0
   for _ in $(seq 600); do
@@ -578,12 +628,16 @@ wait_sagas_idle() {
   log "warning: ${n} workflows still not terminal after 60 s"
 }
 
-prepare_saga_run() {
-  wait_sagas_idle
+vacuum_saga_tables() {
   local tables
   tables="$(psql_q -c "SELECT string_agg(format('%I.%I', schemaname, relname), ', ')
       FROM pg_stat_user_tables WHERE schemaname IN ('orders', 'saga', 'inventory', 'payments')")"
   psql_q -c "VACUUM ANALYZE ${tables}" >/dev/null
+}
+
+prepare_saga_run() {
+  wait_sagas_idle
+  vacuum_saga_tables
   psql_q -c "CHECKPOINT" >/dev/null 2>&1 || true
 }
 
@@ -686,6 +740,8 @@ run_saga_workloads() {
   "$LOADGEN_BIN" --target="127.0.0.1:${PORT}" --rpc=place_order --seed_only --skus="$SAGA_SKUS" \
     >"$WORK/seed.out" 2>&1 || { cat "$WORK/seed.out" >&2; die "seeding products failed"; }
   stop_server
+  # The second ceiling, on the seeded catalog, with no coordinator running.
+  if ((SAGA_SQL)); then run_saga_sql; fi
   local c
   for c in $SAGA_CLIENTS; do run_saga "saga.$c" "$c" "$DURATION"; done
   if [[ -n "$SOAK" ]]; then run_saga soak "$SOAK_CLIENTS" "$SOAK"; fi
@@ -816,7 +872,28 @@ saga_summary() {
     "${R[saga_pgbench.p999]}" "${R[saga_pgbench.errors]}" "${pgd[0]}" "${pgd[1]}" "${pgd[2]}" - - \
     "$(fmt "${R[saga_pgbench.client_us]}" 0)" "$(fmt "${R[saga_pgbench.server_us]}" 0)" \
     "$(fmt "${R[saga_pgbench.pg_us]}" 0)" "$(fmt "${R[saga_pgbench.other]}" 0)" -
-  local ratio_notes="" eng_notes="" biz_notes="" stage_notes="" saga_ok=1 eng_ok=1 last=""
+  # The saga SQL floor: per pgbench transaction, one saga's statements (place_order_sql.pgbench).
+  local sql_tps="${R[saga_sql.rps]:-}"
+  if [[ -n "$sql_tps" ]]; then
+    local sql_n="${R[saga_sql.processed]}" sql_polls sql_eng="-"
+    sql_polls=$((2 * sql_n))  # Its two WaitWorkflow reads, as for the saga rows.
+    if ((PGSS)) && [[ -f "$WORK/saga_sql.pgss" ]]; then
+      sql_polls="$(awk -F '\t' "$AWK_CLASS"' { if (class_of($3) == "poll") n += $1 }
+        END { print n + 0 }' "$WORK/saga_sql.pgss")"
+      sql_eng="$(awk -v e="$(pgss_engine_calls "$WORK/saga_sql.pgss")" -v n="$sql_n" \
+        -v s="$SAGA_STEPS" 'BEGIN { printf "%.2f", e / (n > 0 ? n : 1) / s }')"
+    fi
+    local -a sqld
+    read -r -a sqld <<<"$(SAGA_POLL_TX="$sql_polls" saga_derived saga_sql "$sql_n")"
+    printf '%-8s %7s %9.1f %8.3f %8.3f %8.3f %6s | %7s %7s %7s %8s %6s | %9s %9s %9s | %6s | %6s\n' \
+      saga_sql "$SAGA_PGBENCH_CLIENTS" "$sql_tps" "${R[saga_sql.p50]}" "${R[saga_sql.p99]}" \
+      "${R[saga_sql.p999]}" "${R[saga_sql.errors]}" "${sqld[0]}" "${sqld[1]}" "${sqld[2]}" \
+      "$sql_eng" - "$(fmt "${R[saga_sql.client_us]}" 0)" "$(fmt "${R[saga_sql.server_us]}" 0)" \
+      "$(fmt "${R[saga_sql.pg_us]}" 0)" "$(fmt "${R[saga_sql.other]}" 0)" \
+      "$(ratio "$sql_tps" "$pg_tps")"
+  fi
+  local ratio_notes="" floor_notes="" eng_notes="" biz_notes="" stage_notes="" saga_ok=1 eng_ok=1
+  local last=""
   local cases=()
   for c in $SAGA_CLIENTS; do cases+=("saga.$c"); done
   [[ -z "$SOAK" ]] || cases+=(soak)
@@ -860,6 +937,7 @@ saga_summary() {
       verdict=" ${verdict}"
     fi
     ratio_notes+="; ${c} clients ${ratio_v}${verdict}"
+    [[ -z "$sql_tps" ]] || floor_notes+="; ${c} clients $(ratio "$(kv "$line" throughput_rps)" "$sql_tps")"
     local ev
     ev="$(awk -v e="$eng_step" 'BEGIN { print ((e <= 2.0) ? "PASS" : "FAIL") }')"
     [[ "$ev" == PASS ]] || eng_ok=0
@@ -875,16 +953,23 @@ saga_summary() {
                0 + substr($0, index($0, "create_p50_ms=") + 14), 0 + substr($0, index($0, "detect_ms=") + 10)
       }' <<<"$line")"
   done
-  echo "(per_s: TPS for pgbench, COMPLETED sagas/s for the saga rows; p*_ms: one transaction," \
-    "or CreateOrder sent -> workflow end_time; tx: pg_stat_database transactions per order" \
-    "transaction / per saga, the client's WaitWorkflow reads excluded; wtx: of them, transactions that wrote" \
+  echo "(per_s: TPS for pgbench (create_order.pgbench, one order transaction) and saga_sql" \
+    "(place_order_sql.pgbench, one saga's SQL per transaction, no server), COMPLETED sagas/s for the" \
+    "saga rows; p*_ms: one transaction, or CreateOrder sent -> workflow end_time; tx:" \
+    "pg_stat_database transactions per order transaction / per saga, the client's WaitWorkflow reads" \
+    "excluded; wtx: of them, transactions that wrote" \
     "(xids); walfl: WAL flushes (pg_stat_wal.wal_sync); eng/step: engine transactions per step" \
-    "(${SAGA_STEPS} steps); tx, wtx, walfl and eng over the whole run per saga it finished;" \
+    "(${SAGA_STEPS} steps); tx, wtx, walfl and eng over the whole run per saga it finished" \
+    "(pgbench rows: over the measured run);" \
     "polls: WaitWorkflow calls per saga; *_us: CPU per transaction / per saga in the window;" \
-    "other%: CPU of other processes; ratio: sagas/s / pgbench TPS)"
+    "other%: CPU of other processes; ratio: sagas/s (saga_sql: its TPS) / pgbench TPS)"
   if [[ -n "$last" ]]; then
     echo
     echo "sagas/s / pgbench TPS (target >= 0.15 at 8 and 32 clients)${ratio_notes}"
+    if [[ -n "$sql_tps" ]]; then
+      echo "sagas/s / saga SQL floor TPS (informational: the share of the rate PostgreSQL alone" \
+        "reaches with one saga's statements that the platform keeps)${floor_notes}"
+    fi
     echo "engine overhead, $( ((PGSS)) && echo "pg_stat_statements: calls of the engine's own-transaction statements" ||
       echo "tx/saga - ${SAGA_BUSINESS_TX} business") (target <= 2 per step)${eng_notes}"
     echo "business tx/saga (tx/saga - engine; ${SAGA_BUSINESS_TX} expected: CreateOrder 1, ReserveStock 1," \
@@ -904,6 +989,17 @@ saga_summary() {
                    polls / n, calls["business"] / n
           }' "$WORK/$name.pgss")"
       done
+      if [[ -n "$sql_tps" && -f "$WORK/saga_sql.pgss" ]]; then
+        cls_notes+="$(awk -F '\t' -v n="${R[saga_sql.processed]}" "$AWK_CLASS"'
+          { calls[class_of($3)] += $1 }
+          END {
+            if (n < 1) n = 1
+            printf "\n  saga_sql:   engine %.2f, engine_in_tx %.2f, poll %.2f, business %.2f" \
+                   " (pgbench prepares BEGIN and COMMIT: counted once per connection)",
+                   calls["engine"] / n, calls["engine_in_tx"] / n, calls["poll"] / n,
+                   calls["business"] / n
+          }' "$WORK/saga_sql.pgss")"
+      fi
       echo "pg_stat_statements calls per saga by class (engine: own transactions; engine_in_tx: inside" \
         "the local step's transaction; business includes BEGIN/COMMIT):${cls_notes}"
     fi
