@@ -297,10 +297,11 @@ constexpr Statement kRetryWorkflow{
 // statement with `($n = '' OR type = $n)` has one generic plan for all of them, which walks
 // every workflow to find a rare status.
 #define OP_LIST_WORKFLOWS(where)                                                                 \
-  "SELECT " OP_WORKFLOW_COLUMNS " FROM saga.workflows w"                                          \
-  " WHERE (w.created_at, w.id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond',"  \
-  " $2) AND w.created_at >= 'epoch'::timestamptz + $3::bigint * interval '1 microsecond'"         \
-  " AND w.created_at < 'epoch'::timestamptz + $4::bigint * interval '1 microsecond' " where       \
+  "SELECT " OP_WORKFLOW_COLUMNS                                                                  \
+  " FROM saga.workflows w"                                                                       \
+  " WHERE (w.created_at, w.id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond'," \
+  " $2) AND w.created_at >= 'epoch'::timestamptz + $3::bigint * interval '1 microsecond'"        \
+  " AND w.created_at < 'epoch'::timestamptz + $4::bigint * interval '1 microsecond' " where      \
   " ORDER BY w.created_at DESC, w.id DESC LIMIT $5"
 constexpr Statement kListWorkflows{"saga.list", OP_LIST_WORKFLOWS("")};
 constexpr Statement kListWorkflowsByType{"saga.list_by_type", OP_LIST_WORKFLOWS("AND w.type = $6")};
@@ -536,30 +537,29 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
     absl::FunctionRef<absl::StatusOr<std::string>(pqxx::transaction_base&)> fn,
     const std::vector<StepRecord>& pending) {
   std::string result;
-  OP_RETURN_IF_ERROR(
-      RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        OP_ASSIGN_OR_RETURN(result, fn(tx));
-        std::vector<StepRecord> rows = pending;
-        StepRecord done = step;
-        done.Settle(saga::StepStatus::kSucceeded);
-        done.result = result;
-        done.error_code = absl::StatusCode::kOk;
-        done.error_message.clear();
-        rows.push_back(std::move(done));
-        const StepArrays arrays = ArraysOf(rows);
-        // The fence comes last, in the checkpoint's own statement: it holds the workflow row
-        // until the commit all the same, and a stale or cancelled run rolls its write back.
-        if (step.pivot) {
-          if (ExecWriteSteps(tx, kWriteStepsAtPivot, fence, arrays).empty()) {
-            pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
-            if (!cancel.empty() && cancel[0][0].as<bool>()) return CancelRequested();
-            return Fenced(fence);
-          }
-        } else if (ExecWriteSteps(tx, kWriteSteps, fence, arrays, arrays.pivot_done).empty()) {
-          return Fenced(fence);
-        }
-        return absl::OkStatus();
-      }));
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    OP_ASSIGN_OR_RETURN(result, fn(tx));
+    std::vector<StepRecord> rows = pending;
+    StepRecord done = step;
+    done.Settle(saga::StepStatus::kSucceeded);
+    done.result = result;
+    done.error_code = absl::StatusCode::kOk;
+    done.error_message.clear();
+    rows.push_back(std::move(done));
+    const StepArrays arrays = ArraysOf(rows);
+    // The fence comes last, in the checkpoint's own statement: it holds the workflow row
+    // until the commit all the same, and a stale or cancelled run rolls its write back.
+    if (step.pivot) {
+      if (ExecWriteSteps(tx, kWriteStepsAtPivot, fence, arrays).empty()) {
+        pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
+        if (!cancel.empty() && cancel[0][0].as<bool>()) return CancelRequested();
+        return Fenced(fence);
+      }
+    } else if (ExecWriteSteps(tx, kWriteSteps, fence, arrays, arrays.pivot_done).empty()) {
+      return Fenced(fence);
+    }
+    return absl::OkStatus();
+  }));
   return result;
 }
 

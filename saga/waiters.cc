@@ -28,8 +28,9 @@ absl::StatusOr<std::unique_ptr<WorkflowWaiters::Waiter>> WorkflowWaiters::Watch(
   absl::MutexLock lock(&mu_);
   if (count_ >= max_waiters_) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(max_waiters_, " calls already wait for workflows (the server's limit); retry "
-                                   "later or read the workflow with GetWorkflow"));
+        absl::StrCat(max_waiters_,
+                     " calls already wait for workflows (the server's limit); retry "
+                     "later or read the workflow with GetWorkflow"));
   }
   ++count_;
   std::unique_ptr<Waiter> waiter(new Waiter(this, std::move(workflow_id)));

@@ -328,46 +328,55 @@ grpc::Status WorkflowServiceHandler::ListWorkflows(grpc::ServerContext*,
 grpc::Status WorkflowServiceHandler::CancelWorkflow(grpc::ServerContext*,
                                                     const v1::CancelWorkflowRequest* request,
                                                     v1::Workflow* response) {
-  return HandleRpc("CancelWorkflow", {.request_id = request->request_id(), .workflow_id = request->workflow_id()}, [&]() -> absl::Status {
-    OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
-    OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
-    OP_RETURN_IF_ERROR(ValidateText(request->reason(), "reason", kMaxReasonBytes, false));
-    OP_ASSIGN_OR_RETURN(WorkflowRecord acted,
-                        store_.RequestCancel(request->workflow_id(), request->reason()));
-    AfterAction(acted, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc(
+      "CancelWorkflow",
+      {.request_id = request->request_id(), .workflow_id = request->workflow_id()},
+      [&]() -> absl::Status {
+        OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
+        OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
+        OP_RETURN_IF_ERROR(ValidateText(request->reason(), "reason", kMaxReasonBytes, false));
+        OP_ASSIGN_OR_RETURN(WorkflowRecord acted,
+                            store_.RequestCancel(request->workflow_id(), request->reason()));
+        AfterAction(acted, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status WorkflowServiceHandler::SignalWorkflow(grpc::ServerContext*,
                                                     const v1::SignalWorkflowRequest* request,
                                                     v1::Workflow* response) {
-  return HandleRpc("SignalWorkflow", {.request_id = request->request_id(), .workflow_id = request->workflow_id()}, [&]() -> absl::Status {
-    OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
-    OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
-    OP_RETURN_IF_ERROR(
-        ValidateIdentifier(request->signal_name(), "signal_name", kMaxSignalNameLength));
-    if (request->payload().size() > kMaxPayloadBytes) {
-      return InvalidField("payload", absl::StrCat("must be at most ", kMaxPayloadBytes, " bytes"));
-    }
-    OP_ASSIGN_OR_RETURN(WorkflowRecord acted,
-                        store_.Signal(request->workflow_id(), request->signal_name(),
-                                      request->payload(), request->request_id()));
-    AfterAction(acted, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc(
+      "SignalWorkflow",
+      {.request_id = request->request_id(), .workflow_id = request->workflow_id()},
+      [&]() -> absl::Status {
+        OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
+        OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
+        OP_RETURN_IF_ERROR(
+            ValidateIdentifier(request->signal_name(), "signal_name", kMaxSignalNameLength));
+        if (request->payload().size() > kMaxPayloadBytes) {
+          return InvalidField("payload",
+                              absl::StrCat("must be at most ", kMaxPayloadBytes, " bytes"));
+        }
+        OP_ASSIGN_OR_RETURN(WorkflowRecord acted,
+                            store_.Signal(request->workflow_id(), request->signal_name(),
+                                          request->payload(), request->request_id()));
+        AfterAction(acted, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status WorkflowServiceHandler::RetryWorkflow(grpc::ServerContext*,
                                                    const v1::RetryWorkflowRequest* request,
                                                    v1::Workflow* response) {
-  return HandleRpc("RetryWorkflow", {.request_id = request->request_id(), .workflow_id = request->workflow_id()}, [&]() -> absl::Status {
-    OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
-    OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
-    OP_ASSIGN_OR_RETURN(WorkflowRecord acted, store_.Retry(request->workflow_id()));
-    AfterAction(acted, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc(
+      "RetryWorkflow", {.request_id = request->request_id(), .workflow_id = request->workflow_id()},
+      [&]() -> absl::Status {
+        OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
+        OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
+        OP_ASSIGN_OR_RETURN(WorkflowRecord acted, store_.Retry(request->workflow_id()));
+        AfterAction(acted, response);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace order_platform::saga

@@ -7,8 +7,7 @@
 
 namespace order_platform {
 
-grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view method,
-                          const RpcIds& ids) {
+grpc::Status ToGrpcStatus(const absl::Status& status, absl::string_view method, const RpcIds& ids) {
   if (status.ok()) return grpc::Status::OK;
   grpc::StatusCode code;
   switch (status.code()) {

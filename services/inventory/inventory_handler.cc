@@ -92,50 +92,58 @@ grpc::Status InventoryServiceHandler::ListProducts(grpc::ServerContext*,
 grpc::Status InventoryServiceHandler::ReserveStock(grpc::ServerContext*,
                                                    const v1::ReserveStockRequest* request,
                                                    v1::Reservation* response) {
-  return HandleRpc("ReserveStock", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
-    ReserveRequest reserve;
-    reserve.request_id = request->request_id();
-    reserve.order_id = request->order_id();
-    reserve.items.reserve(request->items_size());
-    for (const v1::ReservationItem& item : request->items()) {
-      reserve.items.push_back(ReservationItem{item.sku(), item.quantity()});
-    }
-    OP_ASSIGN_OR_RETURN(ReserveResult result, service_.ReserveStock(reserve));
-    ReservationToProto(result.reservation, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc("ReserveStock",
+                   {.request_id = request->request_id(), .order_id = request->order_id()},
+                   [&]() -> absl::Status {
+                     ReserveRequest reserve;
+                     reserve.request_id = request->request_id();
+                     reserve.order_id = request->order_id();
+                     reserve.items.reserve(request->items_size());
+                     for (const v1::ReservationItem& item : request->items()) {
+                       reserve.items.push_back(ReservationItem{item.sku(), item.quantity()});
+                     }
+                     OP_ASSIGN_OR_RETURN(ReserveResult result, service_.ReserveStock(reserve));
+                     ReservationToProto(result.reservation, response);
+                     return absl::OkStatus();
+                   });
 }
 
 grpc::Status InventoryServiceHandler::ReleaseReservation(
     grpc::ServerContext*, const v1::ReleaseReservationRequest* request, v1::Reservation* response) {
-  return HandleRpc("ReleaseReservation", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
-    SettleReservationParams params{request->request_id(), request->order_id()};
-    OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReleaseReservation(params));
-    ReservationToProto(reservation, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc(
+      "ReleaseReservation", {.request_id = request->request_id(), .order_id = request->order_id()},
+      [&]() -> absl::Status {
+        SettleReservationParams params{request->request_id(), request->order_id()};
+        OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReleaseReservation(params));
+        ReservationToProto(reservation, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status InventoryServiceHandler::CommitReservation(grpc::ServerContext*,
                                                         const v1::CommitReservationRequest* request,
                                                         v1::Reservation* response) {
-  return HandleRpc("CommitReservation", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
-    SettleReservationParams params{request->request_id(), request->order_id()};
-    OP_ASSIGN_OR_RETURN(Reservation reservation, service_.CommitReservation(params));
-    ReservationToProto(reservation, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc(
+      "CommitReservation", {.request_id = request->request_id(), .order_id = request->order_id()},
+      [&]() -> absl::Status {
+        SettleReservationParams params{request->request_id(), request->order_id()};
+        OP_ASSIGN_OR_RETURN(Reservation reservation, service_.CommitReservation(params));
+        ReservationToProto(reservation, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status InventoryServiceHandler::ReturnReservation(grpc::ServerContext*,
                                                         const v1::ReturnReservationRequest* request,
                                                         v1::Reservation* response) {
-  return HandleRpc("ReturnReservation", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
-    SettleReservationParams params{request->request_id(), request->order_id()};
-    OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReturnReservation(params));
-    ReservationToProto(reservation, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc(
+      "ReturnReservation", {.request_id = request->request_id(), .order_id = request->order_id()},
+      [&]() -> absl::Status {
+        SettleReservationParams params{request->request_id(), request->order_id()};
+        OP_ASSIGN_OR_RETURN(Reservation reservation, service_.ReturnReservation(params));
+        ReservationToProto(reservation, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status InventoryServiceHandler::GetReservation(grpc::ServerContext*,

@@ -121,13 +121,15 @@ grpc::Status OrderServiceHandler::BatchGetOrders(grpc::ServerContext*,
 grpc::Status OrderServiceHandler::CancelOrder(grpc::ServerContext*,
                                               const v1::CancelOrderRequest* request,
                                               v1::Order* response) {
-  return HandleRpc("CancelOrder", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
-    CancelOrderParams params{request->request_id(), request->order_id(), request->reason(),
-                             request->expected_version()};
-    OP_ASSIGN_OR_RETURN(Order order, service_.Cancel(params));
-    OrderToProto(order, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc("CancelOrder",
+                   {.request_id = request->request_id(), .order_id = request->order_id()},
+                   [&]() -> absl::Status {
+                     CancelOrderParams params{request->request_id(), request->order_id(),
+                                              request->reason(), request->expected_version()};
+                     OP_ASSIGN_OR_RETURN(Order order, service_.Cancel(params));
+                     OrderToProto(order, response);
+                     return absl::OkStatus();
+                   });
 }
 
 }  // namespace order_platform::orders

@@ -55,13 +55,15 @@ void PaymentToProto(const Payment& payment, v1::Payment* proto) {
 grpc::Status PaymentServiceHandler::AuthorizePayment(grpc::ServerContext* context,
                                                      const v1::AuthorizePaymentRequest* request,
                                                      v1::Payment* response) {
-  return HandleRpc("AuthorizePayment", {.request_id = request->request_id(), .order_id = request->order_id()}, [&]() -> absl::Status {
-    AuthorizeRequest authorize{request->request_id(), request->order_id(),
-                               MoneyFromProto(request->amount()), request->payment_token()};
-    OP_ASSIGN_OR_RETURN(Payment payment, service_.Authorize(authorize, DeadlineOf(context)));
-    PaymentToProto(payment, response);
-    return absl::OkStatus();
-  });
+  return HandleRpc(
+      "AuthorizePayment", {.request_id = request->request_id(), .order_id = request->order_id()},
+      [&]() -> absl::Status {
+        AuthorizeRequest authorize{request->request_id(), request->order_id(),
+                                   MoneyFromProto(request->amount()), request->payment_token()};
+        OP_ASSIGN_OR_RETURN(Payment payment, service_.Authorize(authorize, DeadlineOf(context)));
+        PaymentToProto(payment, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status PaymentServiceHandler::CapturePayment(grpc::ServerContext* context,

@@ -1047,10 +1047,10 @@ TEST_F(OrderSagaTest, CancelAcceptedWhileAuthorizeIsInFlightIsNotLostAtThePivot)
 // through indexes however large these get; a statement that scans one of them sequentially costs
 // more with every order placed (it happened: an OR across two unique columns made every Reserve
 // read the whole reservations table while it was young, and prepared statements kept the plan).
-constexpr const char* kGrowingTables[] = {
-    "orders.orders",          "orders.order_items", "inventory.reservations",
-    "inventory.reservation_items", "payments.payments", "payments.operations",
-    "saga.workflows",         "saga.steps"};
+constexpr const char* kGrowingTables[] = {"orders.orders",          "orders.order_items",
+                                          "inventory.reservations", "inventory.reservation_items",
+                                          "payments.payments",      "payments.operations",
+                                          "saga.workflows",         "saga.steps"};
 
 // Rows read by sequential scans of each growing table, once every backend's statistics stopped
 // moving (a backend reports them at most once a second, and when it goes idle).
@@ -1088,8 +1088,9 @@ TEST_F(OrderSagaTest, SagasReadGrowingTablesOnlyThroughIndexes) {
     threads.emplace_back([&, t] {
       std::vector<ov1::Order> placed;
       for (int n = 0; n < kOrdersPerThread; ++n) {
-        placed.push_back(PlaceOrder("tok_approve", {{absl::StrCat("IDX-", (t + n) % kSkus), 1},
-                                                    {absl::StrCat("IDX-", (t + n + 7) % kSkus), 2}}));
+        placed.push_back(
+            PlaceOrder("tok_approve", {{absl::StrCat("IDX-", (t + n) % kSkus), 1},
+                                       {absl::StrCat("IDX-", (t + n + 7) % kSkus), 2}}));
       }
       for (const ov1::Order& order : placed) {
         if (AwaitOrder(order).status() == ov1::ORDER_STATUS_CONFIRMED) ++confirmed;

@@ -195,8 +195,7 @@ TEST_F(PoolTest, NonIdempotentWriteLostMidFlightReportsUnknownOutcome) {
 }
 
 TEST_F(PoolTest, IdleConnectionClosedByTheServerIsReplacedBeforeAWriteUsesIt) {
-  ConnectionPool pool(
-      PoolOptions{.dsn = *dsn_, .size = 2, .application_name = "pool_health_test"});
+  ConnectionPool pool(PoolOptions{.dsn = *dsn_, .size = 2, .application_name = "pool_health_test"});
   int k = 0;
   // A write that must not be retried blindly: its connection must be good before it is sent.
   auto insert = [&] {

@@ -604,8 +604,7 @@ TEST_F(SagaEngineTest, ListByTypeOrStatusUsesItsIndexWithAGenericPlan) {
   const std::vector<Case> cases = {
       {std::nullopt, WorkflowStatus::kNeedsAttention, "stuck", "saga.list_by_status",
        ", 'needs_attention'", "workflows_status_created_idx"},
-      {"Rare", std::nullopt, "rare", "saga.list_by_type", ", 'Rare'",
-       "workflows_type_created_idx"},
+      {"Rare", std::nullopt, "rare", "saga.list_by_type", ", 'Rare'", "workflows_type_created_idx"},
       {"Toy", WorkflowStatus::kNeedsAttention, "stuck", "saga.list_by_type_status",
        ", 'needs_attention', 'Toy'", "workflows_status_created_idx"},
   };
@@ -620,18 +619,16 @@ TEST_F(SagaEngineTest, ListByTypeOrStatusUsesItsIndexWithAGenericPlan) {
     EXPECT_EQ(page->workflows[0].id, c.expected_id);
     // The plan of the statement List just ran, on the same (only) connection.
     std::string plan;
-    ASSERT_TRUE(db::RunTransaction(one, {.mode = db::TxMode::kAutocommit},
-                                   [&](pqxx::transaction_base& tx) {
-                                     for (const pqxx::row& row : tx.exec(
-                                              "EXPLAIN EXECUTE \"" + c.statement +
+    ASSERT_TRUE(
+        db::RunTransaction(one, {.mode = db::TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) {
+          for (const pqxx::row& row : tx.exec("EXPLAIN EXECUTE \"" + c.statement +
                                               "\"(253402300799000000, 'z', "
                                               "-62135596800000000, 253402300799000000, 11" +
                                               c.explain_args + ")")) {
-                                       plan += row[0].as<std::string>() + "\n";
-                                     }
-                                     return absl::OkStatus();
-                                   })
-                    .ok());
+            plan += row[0].as<std::string>() + "\n";
+          }
+          return absl::OkStatus();
+        }).ok());
     EXPECT_NE(plan.find(c.index), std::string::npos) << c.statement << ":\n" << plan;
   }
 }

@@ -479,7 +479,8 @@ TEST_F(WorkflowServiceTest, WaitWorkflowBeyondTheServersLimitIsResourceExhausted
   EXPECT_EQ(first.status(), v1::WORKFLOW_STATUS_COMPLETED);
   // The first wait is over: the next call is admitted.
   v1::Workflow third;
-  ASSERT_TRUE(Wait("wf-wait-limited", absl::Seconds(20), &third, nullptr, 10, other_stub.get()).ok());
+  ASSERT_TRUE(
+      Wait("wf-wait-limited", absl::Seconds(20), &third, nullptr, 10, other_stub.get()).ok());
   EXPECT_EQ(third.status(), v1::WORKFLOW_STATUS_COMPLETED);
   EXPECT_EQ(one.waiting(), 0u);
 }

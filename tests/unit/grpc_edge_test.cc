@@ -19,9 +19,8 @@ std::string LoggedLine(const absl::Status& status, absl::string_view method, con
 
 TEST(GrpcEdgeTest, FailedRequestLogNamesTheOrderWorkflowAndRequest) {
   grpc::Status mapped;
-  const std::string line =
-      LoggedLine(absl::NotFoundError("order o-7 not found"), "CancelOrder",
-                 {.request_id = "cancel-1", .order_id = "o-7"}, &mapped);
+  const std::string line = LoggedLine(absl::NotFoundError("order o-7 not found"), "CancelOrder",
+                                      {.request_id = "cancel-1", .order_id = "o-7"}, &mapped);
   EXPECT_EQ(mapped.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(mapped.error_message(), "order o-7 not found");
   EXPECT_NE(line.find("\"method\":\"CancelOrder\""), std::string::npos) << line;
@@ -30,9 +29,9 @@ TEST(GrpcEdgeTest, FailedRequestLogNamesTheOrderWorkflowAndRequest) {
   EXPECT_NE(line.find("\"order_id\":\"o-7\""), std::string::npos) << line;
   EXPECT_NE(line.find("\"workflow_id\":\"\""), std::string::npos) << line;
 
-  const std::string workflow_line = LoggedLine(
-      InvalidField("timeout", "must be between 1ms and 5m"), "WaitWorkflow",
-      {.workflow_id = "place-order-o-7"}, &mapped);
+  const std::string workflow_line =
+      LoggedLine(InvalidField("timeout", "must be between 1ms and 5m"), "WaitWorkflow",
+                 {.workflow_id = "place-order-o-7"}, &mapped);
   EXPECT_EQ(mapped.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(workflow_line.find("\"workflow_id\":\"place-order-o-7\""), std::string::npos)
       << workflow_line;
