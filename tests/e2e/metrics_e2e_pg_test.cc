@@ -6,16 +6,12 @@
 //
 // Usage: metrics_e2e_pg_test <path to order_platform>   (or ORDER_PLATFORM_BIN)
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -27,86 +23,35 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "order_platform/inventory/v1/inventory.grpc.pb.h"
 #include "order_platform/orders/v1/orders.grpc.pb.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
 #include "tests/support/prometheus_text.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_postgres.h"
-
-extern char** environ;
 
 namespace order_platform {
 namespace {
 
 using ::order_platform::testing::SampleValue;
 
-std::string* binary = nullptr;
+using ::order_platform::testing::FreePort;
+using ::order_platform::testing::WaitServing;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The server binary as a child process, stdout+stderr captured in a file; killed if still
-// running when destroyed.
+// The server binary as a child process (tests/support/server_process.h) with a clean stop.
 class Server {
  public:
-  explicit Server(std::vector<std::string> args) {
-    static std::atomic<int> counter{0};
-    log_path_ =
-        absl::StrCat(::testing::TempDir(), "/metrics_server_", getpid(), "_", counter++, ".log");
-    args.insert(args.begin(), *binary);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    EXPECT_EQ(posix_spawn(&pid_, binary->c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~Server() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
+  explicit Server(std::vector<std::string> args) : process_(std::move(args)) {}
   // Sends SIGTERM and returns the exit code.
   int Terminate() {
-    kill(pid_, SIGTERM);
-    return Wait();
+    process_.Signal(SIGTERM);
+    return process_.Wait();
   }
-  std::string Log() const { return ReadFile(log_path_); }
+  std::string Log() const { return process_.Log(); }
 
  private:
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  std::string log_path_;
+  testing::ServerProcess process_;
 };
 
 struct HttpResponse {
@@ -141,24 +86,7 @@ HttpResponse HttpGet(int port, const std::string& path) {
   return response;
 }
 
-std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  return context;
-}
-
-bool WaitServing(const std::shared_ptr<grpc::Channel>& channel) {
-  auto stub = grpc::health::v1::Health::NewStub(channel);
-  for (int i = 0; i < 150; ++i) {
-    grpc::health::v1::HealthCheckResponse response;
-    if (stub->Check(Context().get(), {}, &response).ok() &&
-        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return false;
-}
+std::unique_ptr<grpc::ClientContext> Context() { return testing::Deadline(absl::Seconds(10)); }
 
 orders::v1::CreateOrderRequest Order(const std::string& request_id) {
   orders::v1::CreateOrderRequest request;
@@ -181,7 +109,10 @@ std::pair<int, std::string> Promtool(const std::string& text) {
   std::ofstream(in) << text;
   const int rc =
       std::system(absl::StrCat("promtool check metrics < ", in, " > ", out, " 2>&1").c_str());
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ReadFile(out)};
+  std::ifstream output(out);
+  std::stringstream text_out;
+  text_out << output.rdbuf();
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, text_out.str()};
 }
 
 TEST(MetricsE2eTest, ServerServesGrpcDatabaseBusinessAndProcessMetricsThatPromtoolAccepts) {
@@ -555,13 +486,6 @@ TEST(MetricsE2eTest, RefusesToStartWhenTheMetricsAddressIsTaken) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const char* env = std::getenv("ORDER_PLATFORM_BIN");
-  order_platform::binary = new std::string(argc > 1 ? argv[1] : (env != nullptr ? env : ""));
-  if (order_platform::binary->empty() || access(order_platform::binary->c_str(), X_OK) != 0) {
-    std::fprintf(stderr, "usage: %s <path to order_platform> (or set ORDER_PLATFORM_BIN)\n",
-                 argv[0]);
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
+  if (!order_platform::testing::InitServerBinaryFromArgs(argc, argv)) return 2;
   return RUN_ALL_TESTS();
 }

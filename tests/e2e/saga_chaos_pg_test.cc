@@ -65,6 +65,7 @@
 #include "order_platform/orders/v1/orders.grpc.pb.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
 #include "order_platform/saga/v1/workflow.grpc.pb.h"
+#include "tests/support/platform_server.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_postgres.h"
 
@@ -73,9 +74,6 @@ namespace {
 
 using testing::Deadline;
 using testing::FreePort;
-using testing::LocalChannel;
-using testing::ServerProcess;
-using testing::WaitServing;
 
 namespace inv = inventory::v1;
 namespace ord = orders::v1;
@@ -111,60 +109,8 @@ std::vector<ProductSpec> AllProducts() {
   return all;
 }
 
-std::vector<std::string> ServeArgs(const std::string& dsn, int port) {
-  return {"serve",
-          "--database_url=" + dsn,
-          absl::StrCat("--listen=127.0.0.1:", port),
-          "--auto_migrate",
-          "--workflow_lease=2s",
-          "--shutdown_grace=2s",
-          "--log_level=warning",
-          "--metrics_listen="};
-}
-
-// Waits until 127.0.0.1:port accepts TCP connections (or `process` exits, or 15 s pass). Creating
-// the channel only then spares WaitServing gRPC's reconnect backoff (1 s, 1.6 s, 2.6 s, ...) while
-// a fresh server is still migrating.
-void WaitPortOpen(int port, ServerProcess& process) {
-  const absl::Time give_up = absl::Now() + absl::Seconds(15);
-  while (absl::Now() < give_up && process.WaitFor(absl::ZeroDuration()) == -1) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    const bool open = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    if (open) return;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-}
-
 // One coordinator process and stubs to it.
-struct Server {
-  Server(const std::string& dsn, int port_) : port(port_), process(ServeArgs(dsn, port_)) {
-    WaitPortOpen(port, process);
-    channel = LocalChannel(port);
-    ready = WaitServing(channel);
-    orders = ord::OrderService::NewStub(channel);
-    inventory = inv::InventoryService::NewStub(channel);
-    payments = pay::PaymentService::NewStub(channel);
-    workflows = wf::WorkflowService::NewStub(channel);
-  }
-  int port;
-  ServerProcess process;
-  std::shared_ptr<grpc::Channel> channel;
-  bool ready = false;
-  std::unique_ptr<ord::OrderService::Stub> orders;
-  std::unique_ptr<inv::InventoryService::Stub> inventory;
-  std::unique_ptr<pay::PaymentService::Stub> payments;
-  std::unique_ptr<wf::WorkflowService::Stub> workflows;
-};
-
-std::string LogTail(const Server& server, size_t bytes = 4000) {
-  const std::string log = server.process.Log();
-  return log.size() <= bytes ? log : "..." + log.substr(log.size() - bytes);
-}
+using Server = testing::PlatformServer;
 
 // The two server slots. Clients take the current server of a slot for each call; the chaos loop
 // puts a restarted server in its slot once it serves.
@@ -191,7 +137,7 @@ std::shared_ptr<Server> StartServer(const std::string& dsn, int port, bool* same
     auto server = std::make_shared<Server>(dsn, port != 0 ? port : FreePort());
     if (server->ready) return server;
     std::fprintf(stderr, "[chaos] server on port %d did not serve (attempt %d); log tail:\n%s\n",
-                 server->port, attempt + 1, LogTail(*server).c_str());
+                 server->port, attempt + 1, server->LogTail().c_str());
     server->process.Signal(SIGKILL);
     server->process.Wait();
     port = 0;
@@ -509,7 +455,7 @@ TEST(SagaChaosTest, KillNineUnderLoadKeepsEveryInvariant) {
       if (code != -1) {
         chaos_problems.push_back(absl::StrCat("server ", SlotName(slot), " exited by itself (code ",
                                               code, ") before round ", round, "; log tail:\n",
-                                              LogTail(*server)));
+                                              server->LogTail()));
       }
     }
     if (!chaos_problems.empty()) break;
@@ -567,7 +513,7 @@ TEST(SagaChaosTest, KillNineUnderLoadKeepsEveryInvariant) {
   const absl::Duration drain_time = absl::Now() - drain_start;
   ASSERT_EQ(survivor->process.WaitFor(absl::ZeroDuration()), -1)
       << "the surviving server died; log tail:\n"
-      << LogTail(*survivor);
+      << survivor->LogTail();
   if (!drained) {
     std::string listing;
     for (size_t i = 0; i < stuck.size() && i < 20; ++i) {
@@ -576,7 +522,7 @@ TEST(SagaChaosTest, KillNineUnderLoadKeepsEveryInvariant) {
     ADD_FAILURE() << stuck.size() << " workflow(s) still non-terminal after "
                   << absl::FormatDuration(kDrainTimeout) << " (guarantee 3):\n"
                   << listing << "survivor log tail:\n"
-                  << LogTail(*survivor);
+                  << survivor->LogTail();
   }
 
   // ---- invariants ----
@@ -881,7 +827,7 @@ TEST(SagaChaosTest, KillNineUnderLoadKeepsEveryInvariant) {
   EXPECT_TRUE(violations.empty()) << violations.size() << " invariant violation(s)"
                                   << (violations.size() > 50 ? " (first 50 shown)" : "")
                                   << "; survivor log tail:\n"
-                                  << LogTail(*survivor);
+                                  << survivor->LogTail();
 }
 
 // Removes `--name=value` from argv; returns the value.

@@ -23,6 +23,7 @@
 #include "order_platform/orders/v1/orders.grpc.pb.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
 #include "order_platform/saga/v1/workflow.grpc.pb.h"
+#include "tests/support/platform_server.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_postgres.h"
 
@@ -30,10 +31,6 @@ namespace order_platform {
 namespace {
 
 using testing::Deadline;
-using testing::FreePort;
-using testing::LocalChannel;
-using testing::ServerProcess;
-using testing::WaitServing;
 
 namespace inv = inventory::v1;
 namespace ord = orders::v1;
@@ -43,37 +40,8 @@ constexpr int64_t kInitialStock = 100;
 constexpr int32_t kQuantity = 2;
 constexpr int64_t kUnitPrice = 1250;
 
-std::vector<std::string> ServeArgs(const std::string& dsn, int port) {
-  return {"serve",
-          "--database_url=" + dsn,
-          absl::StrCat("--listen=127.0.0.1:", port),
-          "--auto_migrate",
-          "--workflow_lease=2s",
-          "--shutdown_grace=2s",
-          "--log_level=warning",
-          "--metrics_listen="};
-}
-
 // One coordinator process and stubs to it.
-struct Server {
-  Server(const std::string& dsn, std::vector<std::string> env = {})
-      : port(FreePort()), process(ServeArgs(dsn, port), std::move(env)) {
-    channel = LocalChannel(port);
-    ready = WaitServing(channel);
-    orders = ord::OrderService::NewStub(channel);
-    inventory = inv::InventoryService::NewStub(channel);
-    payments = pay::PaymentService::NewStub(channel);
-    workflows = saga::v1::WorkflowService::NewStub(channel);
-  }
-  int port;
-  ServerProcess process;
-  std::shared_ptr<grpc::Channel> channel;
-  bool ready = false;
-  std::unique_ptr<ord::OrderService::Stub> orders;
-  std::unique_ptr<inv::InventoryService::Stub> inventory;
-  std::unique_ptr<pay::PaymentService::Stub> payments;
-  std::unique_ptr<saga::v1::WorkflowService::Stub> workflows;
-};
+using Server = testing::PlatformServer;
 
 void SeedProduct(Server& server, const std::string& sku) {
   inv::UpsertProductRequest request;
@@ -207,7 +175,7 @@ TEST_P(SagaCrashTest, RestartedCoordinatorFinishesTheWorkflowWithEachEffectOnce)
   const std::string sku = "CRASH-1";
   std::string order_id;
   {
-    Server doomed(dsn, {"ORDER_PLATFORM_FAULT=" + c.fault});
+    Server doomed(dsn, /*port=*/0, {"ORDER_PLATFORM_FAULT=" + c.fault});
     ASSERT_TRUE(doomed.ready) << doomed.process.Log();
     SeedProduct(doomed, sku);
     order_id = CreateOrder(doomed, OrderRequest("crash-order", sku, c.token), /*attempts=*/1);
