@@ -195,17 +195,24 @@ void Engine::DispatchLoop() {
     int free_slots = 0;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || (poked_ && active_ < options_.workers);
-      };
       const absl::Time deadline = std::min(absl::Now() + options_.poll_interval, next_local_wake_);
-      mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+      // Woken early by a poke with a slot free, or by a local wake due before this deadline
+      // (a short retry scheduled while waiting): the latter only moves the deadline.
+      auto ready = [this, deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || (poked_ && active_ < options_.workers) || next_local_wake_ < deadline;
+      };
+      const bool woken = mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
       if (stopping_) return;
-      poked_ = false;
-      if (next_local_wake_ <= absl::Now()) next_local_wake_ = absl::InfiniteFuture();
+      const absl::Time now = absl::Now();
+      if (woken && !(poked_ && active_ < options_.workers) && next_local_wake_ > now) continue;
+      // Time to claim: a poke, a local wake that is due, or the poll. With no slot free, the
+      // claim is owed (poked_ stays set) and happens as soon as a worker finishes.
+      if (next_local_wake_ <= now) next_local_wake_ = absl::InfiniteFuture();
+      poked_ = true;
       free_slots = options_.workers - active_;
+      if (free_slots <= 0) continue;
+      poked_ = false;
     }
-    if (free_slots <= 0) continue;
     absl::StatusOr<std::vector<db::ClaimedWorkflow>> claimed =
         store_.Claim(options_.owner, options_.lease, free_slots);
     if (!claimed.ok()) {
@@ -241,10 +248,9 @@ void Engine::WorkerLoop() {
     absl::MutexLock lock(&mu_);
     active_--;
     running_.erase(claimed.workflow.id);
-    // No claim just because a slot freed up: work announced while every worker was busy left
-    // poked_ set, and the dispatcher claims as soon as this slot is free; unannounced work is
-    // found by the poll. (A claim per finished workflow found nothing almost every time: one
-    // statement per saga.)
+    // No claim just because a slot freed up: a poke, due wake or poll that came while every
+    // worker was busy left poked_ set, and the dispatcher claims as soon as this slot is free.
+    // (A claim per finished workflow found nothing almost every time: one statement per saga.)
   }
 }
 

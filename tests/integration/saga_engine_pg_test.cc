@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "db/migrations.h"
 #include "db/pg_workflow_store.h"
@@ -206,6 +207,108 @@ TEST_F(SagaEngineTest, TransientFailuresAreRetriedDurablyThenSucceed) {
   EXPECT_EQ(ledger_.Count("wf-retry/sb"), 1);
   ASSERT_EQ(w.steps.size(), 3u);
   EXPECT_EQ(w.steps[1].attempts, 3);
+}
+
+// A short retry scheduled while the dispatcher waits out a long poll interval runs when it is due,
+// not at the next poll.
+TEST_F(SagaEngineTest, ShortRetriesRunWhenDueWhateverThePollInterval) {
+  EngineOptions options = Options();
+  options.poll_interval = absl::Seconds(3);
+  Engine& engine = NewEngine({ToyDefinition()}, options);
+  ledger_.SetFailures("wf-due/sb", 2);  // Two waits of 20-100 ms.
+  const absl::Time start = absl::Now();
+  StartToy(engine, "wf-due", "abc");
+  WorkflowRecord w = AwaitSettled("wf-due");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  ASSERT_EQ(w.steps.size(), 3u);
+  EXPECT_EQ(w.steps[1].attempts, 3);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(2500)) << "a retry waited for the 3 s poll";
+}
+
+// Work announced while every worker is busy is claimed as soon as one is free, even when a poll
+// came and went meanwhile.
+TEST_F(SagaEngineTest, WorkAnnouncedWhileEveryWorkerIsBusyRunsWhenOneIsFree) {
+  absl::Notification entered;
+  absl::Notification release;
+  WorkflowDefinition hold;
+  hold.type = "Hold";
+  hold.run = [&](WorkflowContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+    StepOptions step;
+    step.name = "hold";
+    return ctx.Step(step, [&](const StepCall&) -> absl::StatusOr<std::string> {
+      entered.Notify();
+      release.WaitForNotificationWithTimeout(absl::Seconds(20));
+      return std::string("held");
+    });
+  };
+  EngineOptions options = Options();
+  options.workers = 1;
+  options.poll_interval = absl::Seconds(3);
+  Engine& engine = NewEngine({std::move(hold), ToyDefinition()}, options);
+  ASSERT_TRUE(engine.StartWorkflow({"Hold", "wf-busy", "key-busy", ""}).ok());
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  StartToy(engine, "wf-next", "a");        // Announced; the only worker is busy.
+  absl::SleepFor(absl::Milliseconds(3300));  // The dispatcher's poll passes meanwhile.
+  const absl::Time released = absl::Now();
+  release.Notify();
+  EXPECT_EQ(AwaitSettled("wf-next").status, WorkflowStatus::kCompleted);
+  EXPECT_LT(absl::Now() - released, absl::Milliseconds(1500))
+      << "the announced workflow waited for the next poll";
+  EXPECT_EQ(AwaitSettled("wf-busy").status, WorkflowStatus::kCompleted);
+}
+
+// A cancel accepted while a remote pivot step's call is in flight wins over the pivot: its
+// checkpoint is refused and the run compensates, so CancelWorkflow's OK is not lost.
+TEST_F(SagaEngineTest, CancelAcceptedDuringARemotePivotCallIsNotLost) {
+  absl::Notification entered;
+  absl::Notification release;
+  WorkflowDefinition def;
+  def.type = "RemotePivot";
+  def.run = [&](WorkflowContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+    StepOptions reserve;
+    reserve.name = "reserve";
+    reserve.compensation = "undo";
+    reserve.compensation_args = "reserve";
+    OP_RETURN_IF_ERROR(ctx.Step(reserve, [&](const StepCall& call) -> absl::StatusOr<std::string> {
+                            ledger_.Record(call.idempotency_key);
+                            return std::string("r");
+                          }).status());
+    StepOptions pivot;
+    pivot.name = "charge";
+    pivot.pivot = true;
+    pivot.compensation = "undo";
+    pivot.compensation_args = "charge";
+    OP_RETURN_IF_ERROR(ctx.Step(pivot, [&](const StepCall& call) -> absl::StatusOr<std::string> {
+                            entered.Notify();
+                            release.WaitForNotificationWithTimeout(absl::Seconds(20));
+                            ledger_.Record(call.idempotency_key);
+                            return std::string("c");
+                          }).status());
+    StepOptions after;
+    after.name = "ship";
+    return ctx.Step(after, [&](const StepCall& call) -> absl::StatusOr<std::string> {
+      ledger_.Record(call.idempotency_key);
+      return std::string("s");
+    });
+  };
+  def.compensations["undo"] = [this](const CompensationCall& call) -> absl::Status {
+    absl::MutexLock lock(&ledger_.mu);
+    ledger_.undo_order.push_back(call.args);
+    return absl::OkStatus();
+  };
+  Engine& engine = NewEngine({std::move(def)}, Options());
+  ASSERT_TRUE(engine.StartWorkflow({"RemotePivot", "wf-pivot", "key-pivot", ""}).ok());
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::StatusOr<WorkflowRecord> cancelled = store_->RequestCancel("wf-pivot", "customer asked");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();  // Accepted: not past the pivot yet.
+  release.Notify();
+
+  const WorkflowRecord w = AwaitSettled("wf-pivot");
+  EXPECT_EQ(w.status, WorkflowStatus::kCancelled) << w.status_reason;
+  EXPECT_FALSE(w.past_pivot);
+  EXPECT_EQ(ledger_.Count("wf-pivot/ship"), 0);  // Nothing ran after the refused pivot.
+  // Both calls may have taken effect; both are undone, the pivot's first.
+  EXPECT_EQ(UndoOrder(), (std::vector<std::string>{"charge", "reserve"}));
 }
 
 TEST_F(SagaEngineTest, TerminalFailureCompensatesCompletedStepsInReverseOrder) {
