@@ -487,9 +487,17 @@ absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<S
   return RunTransaction(
       pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
         const StepArrays arrays = ArraysOf(steps);
-        return ExecWriteSteps(tx, kWriteSteps, fence, arrays, arrays.pivot_done).empty()
-                   ? Fenced(fence)
-                   : absl::OkStatus();
+        if (!arrays.pivot_done) {
+          return ExecWriteSteps(tx, kWriteSteps, fence, arrays, false).empty()
+                     ? Fenced(fence)
+                     : absl::OkStatus();
+        }
+        // A remote pivot's checkpoint: refused, like a local pivot's, once a cancel was accepted.
+        if (!ExecWriteSteps(tx, kWriteStepsAtPivot, fence, arrays).empty()) {
+          return absl::OkStatus();
+        }
+        pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
+        return !cancel.empty() && cancel[0][0].as<bool>() ? CancelRequested() : Fenced(fence);
       });
 }
 
@@ -603,15 +611,18 @@ absl::Status PgWorkflowStore::Finish(
     const std::vector<StepRecord>& pending) {
   const StepArrays arrays = ArraysOf(pending);
   const std::string status(saga::WorkflowStatusName(info.status));
-  // Without a hook: one autocommit statement (the end and the last checkpoints together).
+  // Without a hook: one autocommit statement (the end and the last checkpoints together). With
+  // one, the hook's business write comes first and the fenced end last, as in a local step, so
+  // every transaction that locks both takes the business row before the workflow row (no
+  // deadlock with a stale run's local step); a fenced end rolls the hook's write back.
   return RunTransaction(
       pool_, {.mode = on_finish ? TxMode::kReadCommitted : TxMode::kAutocommit},
       [&](pqxx::transaction_base& tx) -> absl::Status {
+        if (on_finish) OP_RETURN_IF_ERROR(on_finish(tx, info));
         if (ExecWriteSteps(tx, kFinishWithSteps, fence, arrays, status, info.reason, Hex(result))
                 .empty()) {
           return Fenced(fence);
         }
-        if (on_finish) OP_RETURN_IF_ERROR(on_finish(tx, info));
         return absl::OkStatus();
       });
 }

@@ -103,7 +103,8 @@ class PgWorkflowStore {
   absl::StatusOr<std::vector<saga::StepRecord>> LoadSteps(const std::string& workflow_id);
 
   // Writes several step rows (new ones inserted, existing ones updated) in one statement: the
-  // engine's batched checkpoints. A succeeded pivot marks the workflow past its pivot. Each row's
+  // engine's batched checkpoints. A succeeded pivot marks the workflow past its pivot, or is
+  // refused with CancelRequested() (nothing written) once a cancel was requested. Each row's
   // started_at / finished_at (this process's clock, InfinitePast when unset) is recorded as that
   // long before the database's now(). Fenced.
   absl::Status WriteSteps(const Fence& fence, const std::vector<saga::StepRecord>& steps);

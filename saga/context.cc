@@ -201,8 +201,20 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     if (!row_exists) step.started_at = started;
     step.finished_at = absl::Now();  // Written later, with the next write.
     if (options.pivot) {
-      // Passing the pivot changes what a cancel may do: recorded before anything else happens.
-      OP_RETURN_IF_ERROR(WriteWithPending(step));
+      // Passing the pivot changes what a cancel may do: recorded before anything else happens,
+      // and refused once a cancel was accepted (the run then compensates, this step included
+      // when it owes a compensation; the earlier checkpoints stay buffered for that).
+      std::vector<StepRecord> rows = pending_;
+      rows.push_back(step);
+      const absl::Status written = store_.WriteSteps(fence_, rows);
+      if (db::IsCancelRequested(written)) {
+        cancelled_ = true;
+        stop_status_ = written;
+        return stop_status_;
+      }
+      OP_RETURN_IF_ERROR(Persist(written));
+      pending_.clear();
+      FaultPoint("after_checkpoint");
     } else {
       pending_.push_back(step);
     }
