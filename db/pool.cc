@@ -35,7 +35,8 @@ std::string WithOptions(const PoolOptions& options) {
 bool StillOpen(const pqxx::connection& conn) {
   if (!conn.is_open()) return false;
   pollfd fd{conn.sock(), POLLIN, 0};
-  return fd.fd >= 0 && ::poll(&fd, 1, 0) == 0;
+  if (fd.fd < 0) return false;
+  return ::poll(&fd, 1, 0) <= 0;  // An interrupted poll (-1) says nothing: use it as before.
 }
 
 }  // namespace
@@ -101,14 +102,11 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::AcquireUnobserved() {
       std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
       idle_.pop_back();
       if (StillOpen(*conn)) return Lease(this, std::move(conn));
-      // Ended by the server: as with a connection that broke in use, the idle ones are likely
-      // gone too. Its slot is reused for a fresh connection.
+      // Ended by the server: its slot is reused for a fresh connection. The other idle ones are
+      // checked when their turn comes (they may have ended one by one, as idle_session_timeout
+      // ends them).
       ++broken_;
-      broken_ += static_cast<int64_t>(idle_.size());
-      open_ -= static_cast<int>(idle_.size());
       dead.push_back(std::move(conn));
-      for (auto& idle : idle_) dead.push_back(std::move(idle));
-      idle_.clear();
     } else {
       ++open_;  // Reserve a slot; connect outside the lock.
     }
