@@ -140,6 +140,11 @@ void Engine::Poke() {
   poked_ = true;
 }
 
+bool Engine::IsRunning(const std::string& workflow_id) const {
+  absl::MutexLock lock(&mu_);
+  return running_.count(workflow_id) > 0;
+}
+
 void Engine::OfferLease(db::WorkflowStart* start) {
   absl::MutexLock lock(&mu_);
   if (!started_ || stopping_ || static_cast<int>(queue_.size()) >= options_.workers) return;

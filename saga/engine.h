@@ -80,6 +80,10 @@ class Engine {
   // Wakes the dispatcher (e.g. right after a local start).
   void Poke();
 
+  // Whether this engine holds the workflow: queued or running under its lease. Its end will be
+  // announced through EngineOptions::on_settled. Thread-safe.
+  bool IsRunning(const std::string& workflow_id) const;
+
   // Start-and-run: a process that starts a workflow can run it itself without a claim round
   // trip. OfferLease fills in `start`'s owner and lease when this engine runs and has room
   // (queued work below the worker count); the caller inserts the workflow leased so, and after
@@ -123,7 +127,7 @@ class Engine {
   EngineObserver& observer_;
   std::map<std::string, WorkflowDefinition> definitions_;  // Immutable after Start.
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool poked_ ABSL_GUARDED_BY(mu_) = false;

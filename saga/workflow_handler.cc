@@ -279,10 +279,17 @@ grpc::Status WorkflowServiceHandler::WaitWorkflow(grpc::ServerContext* context,
     }
     absl::Duration recheck = kFirstRecheck;
     bool announced = false;
+    // A workflow the local engine runs exists and will be announced when it settles (after the
+    // waiter registered above, or before it: then the re-read finds it): no first read.
+    bool read = waiter == nullptr || !running_here_ || !running_here_(id);
     // Without steps while waiting (one short read); the answer is read with them.
     while (!announced) {
-      OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow, store_.Get(id, /*with_steps=*/false));
-      if (Settled(workflow.status) || absl::Now() >= until || context->IsCancelled() ||
+      if (read) {
+        OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow, store_.Get(id, /*with_steps=*/false));
+        if (Settled(workflow.status)) break;
+      }
+      read = true;
+      if (absl::Now() >= until || context->IsCancelled() ||
           (waiters_ != nullptr && waiters_->closed())) {
         break;
       }

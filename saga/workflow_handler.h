@@ -20,10 +20,16 @@ class WorkflowServiceHandler final : public v1::WorkflowService::Service {
   // [&engine] { engine.Poke(); }); it is called from gRPC threads concurrently, so it must be
   // thread-safe and cheap. `waiters`, when set (and outliving the handler), is what the local
   // engine announces settled workflows to (EngineOptions::on_settled); without it WaitWorkflow
-  // only re-reads the database.
+  // only re-reads the database. `running_here`, when set with `waiters`, tells whether the local
+  // engine is running (or has queued) a workflow (typically Engine::IsRunning): WaitWorkflow then
+  // skips its first read, since that engine will announce the end.
   explicit WorkflowServiceHandler(db::PgWorkflowStore* store, std::function<void()> poke = nullptr,
-                                  WorkflowWaiters* waiters = nullptr)
-      : store_(*store), poke_(std::move(poke)), waiters_(waiters) {}
+                                  WorkflowWaiters* waiters = nullptr,
+                                  std::function<bool(const std::string&)> running_here = nullptr)
+      : store_(*store),
+        poke_(std::move(poke)),
+        waiters_(waiters),
+        running_here_(std::move(running_here)) {}
 
   // One workflow with its step history.
   grpc::Status GetWorkflow(grpc::ServerContext* context, const v1::GetWorkflowRequest* request,
@@ -58,6 +64,7 @@ class WorkflowServiceHandler final : public v1::WorkflowService::Service {
   db::PgWorkflowStore& store_;
   const std::function<void()> poke_;
   WorkflowWaiters* const waiters_;
+  const std::function<bool(const std::string&)> running_here_;
 };
 
 // Proto rendering of a workflow record and its steps (when loaded). `now` gives the duration of a

@@ -214,9 +214,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
     parts.order_workflows =
         std::make_unique<saga::EngineOrderWorkflows>(parts.workflow_store.get(), poke);
     parts.order_service->SetWorkflows(parts.order_workflows.get(), config.cancel_wait);
-    parts.workflow_handler =
-        std::make_unique<saga::WorkflowServiceHandler>(parts.workflow_store.get(), poke,
-                                                       &parts.workflow_waiters);
+    parts.workflow_handler = std::make_unique<saga::WorkflowServiceHandler>(
+        parts.workflow_store.get(), poke, &parts.workflow_waiters,
+        [self](const std::string& id) { return self->CoordinatorRuns(id); });
   }
   if (urls.count("payments")) {
     // Counts for tok_transient_<N> / tok_void_fails_<N> live in the payments database, so they
@@ -347,6 +347,11 @@ void Platform::PokeCoordinator() {
 void Platform::OfferLease(db::WorkflowStart* start) {
   absl::MutexLock lock(&parts_->shutdown_mu);
   if (parts_->engine != nullptr) parts_->engine->OfferLease(start);
+}
+
+bool Platform::CoordinatorRuns(const std::string& workflow_id) {
+  absl::MutexLock lock(&parts_->shutdown_mu);
+  return parts_->engine != nullptr && parts_->engine->IsRunning(workflow_id);
 }
 
 void Platform::AdoptWorkflow(const db::WorkflowStart& start) {

@@ -90,6 +90,8 @@ class Platform {
   // a running coordinator OfferLease leaves the start unowned and AdoptWorkflow just pokes.
   void OfferLease(db::WorkflowStart* start);
   void AdoptWorkflow(const db::WorkflowStart& start);
+  // Whether this process's coordinator holds the workflow (saga::Engine::IsRunning).
+  bool CoordinatorRuns(const std::string& workflow_id);
 
  private:
   struct Parts;

@@ -544,8 +544,8 @@ pgss_capture() {
 # The class of a statement (awk function source): engine = a saga-engine statement that is a
 # transaction of its own; engine_in_tx = one the engine runs inside a step's own transaction
 # (the local step's fence and checkpoint: saga.write_steps_at_pivot, or the older saga.fence_pivot
-# and saga.write_steps_in_fence); poll = WaitWorkflow's reads (the workflow, then the
-# workflow with its steps); business = the rest.
+# and saga.write_steps_in_fence); poll = WaitWorkflow's reads (the workflow, skipped when the
+# local engine runs it, then the workflow with its steps); business = the rest.
 # shellcheck disable=SC2016  # awk source, not shell.
 AWK_CLASS='
 function class_of(q) {
@@ -876,7 +876,7 @@ saga_summary() {
   local sql_tps="${R[saga_sql.rps]:-}"
   if [[ -n "$sql_tps" ]]; then
     local sql_n="${R[saga_sql.processed]}" sql_polls sql_eng="-"
-    sql_polls=$((2 * sql_n))  # Its two WaitWorkflow reads, as for the saga rows.
+    sql_polls=$((1 * sql_n))  # Its WaitWorkflow read, as for the saga rows.
     if ((PGSS)) && [[ -f "$WORK/saga_sql.pgss" ]]; then
       sql_polls="$(awk -F '\t' "$AWK_CLASS"' { if (class_of($3) == "poll") n += $1 }
         END { print n + 0 }' "$WORK/saga_sql.pgss")"
@@ -903,7 +903,7 @@ saga_summary() {
     polls="$(kv "$line" all_polls)"
     c="$(kv "$line" concurrency)"
     # The waits' reads: counted when pg_stat_statements ran, else about 2 per WaitWorkflow call.
-    local poll_tx=$((2 * polls))
+    local poll_tx=$((1 * polls))  # Without pg_stat_statements: one read per wait (the answer).
     if ((PGSS)) && [[ -f "$WORK/$name.pgss" ]]; then
       poll_tx="$(awk -F '\t' "$AWK_CLASS"' { if (class_of($3) == "poll") n += $1 }
         END { print n + 0 }' "$WORK/$name.pgss")"

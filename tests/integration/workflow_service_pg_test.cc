@@ -81,7 +81,8 @@ class WorkflowServiceTest : public ::testing::Test {
     ASSERT_TRUE(engine_->Start().ok());
 
     handler_ = std::make_unique<WorkflowServiceHandler>(
-        store_.get(), [this] { engine_->Poke(); }, &waiters_);
+        store_.get(), [this] { engine_->Poke(); }, &waiters_,
+        [this](const std::string& id) { return engine_->IsRunning(id); });
     server_ =
         std::make_unique<testing::GrpcTestServer>(std::vector<grpc::Service*>{handler_.get()});
     stub_ = v1::WorkflowService::NewStub(server_->Channel());
@@ -483,6 +484,28 @@ TEST_F(WorkflowServiceTest, WaitWorkflowBeyondTheServersLimitIsResourceExhausted
       Wait("wf-wait-limited", absl::Seconds(20), &third, nullptr, 10, other_stub.get()).ok());
   EXPECT_EQ(third.status(), v1::WORKFLOW_STATUS_COMPLETED);
   EXPECT_EQ(one.waiting(), 0u);
+}
+
+// The local engine's word that it runs a workflow saves the first read; should the workflow have
+// settled before the waiter registered (so no announcement reaches it), the re-read finds it.
+TEST_F(WorkflowServiceTest, WaitWorkflowSkippingTheFirstReadStillFindsAnEndItMissed) {
+  StartWorkflow("wf-wait-missed", "a");
+  v1::Workflow done;
+  ASSERT_TRUE(Wait("wf-wait-missed", absl::Seconds(20), &done).ok());
+  ASSERT_EQ(done.status(), v1::WORKFLOW_STATUS_COMPLETED);
+
+  WorkflowWaiters unannounced;
+  WorkflowServiceHandler claims_to_run(store_.get(), nullptr, &unannounced,
+                                       [](const std::string&) { return true; });
+  testing::GrpcTestServer other({&claims_to_run});
+  std::unique_ptr<v1::WorkflowService::Stub> other_stub =
+      v1::WorkflowService::NewStub(other.Channel());
+  v1::Workflow w;
+  absl::Duration took;
+  ASSERT_TRUE(Wait("wf-wait-missed", absl::Seconds(20), &w, &took, 25, other_stub.get()).ok());
+  EXPECT_EQ(w.status(), v1::WORKFLOW_STATUS_COMPLETED);
+  EXPECT_EQ(w.steps_size(), done.steps_size());
+  EXPECT_LT(took, absl::Seconds(5));  // Found by the first re-read (200 ms), not the timeout.
 }
 
 TEST_F(WorkflowServiceTest, WaitWorkflowRejectsBadInput) {
