@@ -194,11 +194,11 @@ constexpr Statement kCancelRequested{
   " error_message = EXCLUDED.error_message, finished_at = EXCLUDED.finished_at,"                  \
   " next_attempt_at = EXCLUDED.next_attempt_at"
 
-// Fenced: the workflow row is touched (and marked past its pivot when $19) only under the lease.
+// Fenced: the workflow row is touched only under the lease. A pivot's checkpoint is
+// kWriteStepsAtPivot.
 constexpr Statement kWriteSteps{
     "saga.write_steps",
-    "WITH f AS (" OP_FENCE(", past_pivot = past_pivot OR $19") "), s AS (" OP_UPSERT_STEPS ")"
-    " SELECT id FROM f"};
+    "WITH f AS (" OP_FENCE("") "), s AS (" OP_UPSERT_STEPS ") SELECT id FROM f"};
 // The pivot's checkpoint: refuses to pass the pivot once a cancel was requested. RequestCancel
 // checks past_pivot under the same row lock, so exactly one of the two wins.
 constexpr Statement kWriteStepsAtPivot{
@@ -482,23 +482,28 @@ absl::StatusOr<std::vector<StepRecord>> PgWorkflowStore::LoadSteps(
   return steps;
 }
 
+namespace {
+
+// The fenced checkpoint of `steps`: kWriteSteps, or, with a succeeded pivot among them,
+// kWriteStepsAtPivot, refused with CancelRequested() once a cancel was requested. Fenced() when
+// the lease is gone; nothing is written then.
+absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence, const StepArrays& a) {
+  if (!a.pivot_done) {
+    return ExecWriteSteps(tx, kWriteSteps, fence, a).empty() ? Fenced(fence) : absl::OkStatus();
+  }
+  if (!ExecWriteSteps(tx, kWriteStepsAtPivot, fence, a).empty()) return absl::OkStatus();
+  pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
+  return !cancel.empty() && cancel[0][0].as<bool>() ? CancelRequested() : Fenced(fence);
+}
+
+}  // namespace
+
 absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<StepRecord>& steps) {
   if (steps.empty()) return absl::OkStatus();
-  return RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit}, [&](pqxx::transaction_base& tx) -> absl::Status {
-        const StepArrays arrays = ArraysOf(steps);
-        if (!arrays.pivot_done) {
-          return ExecWriteSteps(tx, kWriteSteps, fence, arrays, false).empty()
-                     ? Fenced(fence)
-                     : absl::OkStatus();
-        }
-        // A remote pivot's checkpoint: refused, like a local pivot's, once a cancel was accepted.
-        if (!ExecWriteSteps(tx, kWriteStepsAtPivot, fence, arrays).empty()) {
-          return absl::OkStatus();
-        }
-        pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
-        return !cancel.empty() && cancel[0][0].as<bool>() ? CancelRequested() : Fenced(fence);
-      });
+  return RunTransaction(pool_, {.mode = TxMode::kAutocommit},
+                        [&](pqxx::transaction_base& tx) -> absl::Status {
+                          return ExecCheckpoint(tx, fence, ArraysOf(steps));
+                        });
 }
 
 absl::Status PgWorkflowStore::SaveStepAndSuspend(const Fence& fence, const StepRecord& step,
@@ -554,19 +559,9 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
     done.error_code = absl::StatusCode::kOk;
     done.error_message.clear();
     rows.push_back(std::move(done));
-    const StepArrays arrays = ArraysOf(rows);
     // The fence comes last, in the checkpoint's own statement: it holds the workflow row
     // until the commit all the same, and a stale or cancelled run rolls its write back.
-    if (step.pivot) {
-      if (ExecWriteSteps(tx, kWriteStepsAtPivot, fence, arrays).empty()) {
-        pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
-        if (!cancel.empty() && cancel[0][0].as<bool>()) return CancelRequested();
-        return Fenced(fence);
-      }
-    } else if (ExecWriteSteps(tx, kWriteSteps, fence, arrays, arrays.pivot_done).empty()) {
-      return Fenced(fence);
-    }
-    return absl::OkStatus();
+    return ExecCheckpoint(tx, fence, ArraysOf(rows));
   }));
   return result;
 }

@@ -211,12 +211,11 @@ void Engine::DispatchLoop() {
       const absl::Time now = absl::Now();
       if (woken && !(poked_ && active_ < options_.workers) && next_local_wake_ > now) continue;
       // Time to claim: a poke, a local wake that is due, or the poll. With no slot free, the
-      // claim is owed (poked_ stays set) and happens as soon as a worker finishes.
+      // claim is owed (poked_) and happens as soon as a worker finishes.
       if (next_local_wake_ <= now) next_local_wake_ = absl::InfiniteFuture();
-      poked_ = true;
       free_slots = options_.workers - active_;
-      if (free_slots <= 0) continue;
-      poked_ = false;
+      poked_ = free_slots <= 0;
+      if (poked_) continue;
     }
     absl::StatusOr<std::vector<db::ClaimedWorkflow>> claimed =
         store_.Claim(options_.owner, options_.lease, free_slots);
