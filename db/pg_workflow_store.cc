@@ -1,5 +1,6 @@
 #include "db/pg_workflow_store.h"
 
+#include <algorithm>
 #include <pqxx/pqxx>
 
 #include "absl/strings/escaping.h"
@@ -170,42 +171,71 @@ constexpr Statement kFenceOnly{"saga.fence", OP_FENCE(", past_pivot = past_pivot
 constexpr Statement kCancelRequested{
     "saga.cancel_requested", "SELECT cancel_requested FROM saga.workflows WHERE id = $1"};
 
-// Step rows as parallel arrays ($4..$18), inserted or updated in one statement. `f` is the fenced
-// workflow row (no row: fenced, nothing written). started/finished are microseconds before now()
-// (-1: now() for started, NULL or now() by status for finished).
-#define OP_UPSERT_STEPS                                                                          \
-  "INSERT INTO saga.steps AS s (workflow_id, seq, name, kind, status, attempts, result,"          \
-  " error_code, error_message, compensation, compensation_args, pivot, compensates_seq,"          \
-  " started_at, finished_at, next_attempt_at) "                                                   \
-  "SELECT f.id, t.seq, t.name, t.kind, t.status, t.attempts, decode(t.result, 'hex'),"            \
-  " t.error_code, t.error_message, t.compensation, decode(t.args, 'hex'), t.pivot,"               \
-  " t.compensates_seq,"                                                                           \
-  " CASE WHEN t.started_us < 0 THEN now() ELSE now() - t.started_us * interval '1 microsecond' END," \
-  " CASE WHEN t.status NOT IN ('succeeded', 'failed') THEN NULL WHEN t.finished_us < 0 THEN now()" \
-  "   ELSE now() - t.finished_us * interval '1 microsecond' END,"                                 \
-  " CASE WHEN t.retry_ms < 0 THEN NULL ELSE now() + t.retry_ms * interval '1 millisecond' END "   \
-  "FROM f, unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],"          \
-  "  $10::int[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::int[], $16::bigint[],"  \
-  "  $17::bigint[], $18::bigint[]) AS t(seq, name, kind, status, attempts, result, error_code,"   \
-  "  error_message, compensation, args, pivot, compensates_seq, started_us, finished_us,"         \
-  "  retry_ms) "                                                                                  \
-  "ON CONFLICT (workflow_id, seq) DO UPDATE SET status = EXCLUDED.status,"                        \
-  " attempts = EXCLUDED.attempts, result = EXCLUDED.result, error_code = EXCLUDED.error_code,"    \
-  " error_message = EXCLUDED.error_message, finished_at = EXCLUDED.finished_at,"                  \
+// Step rows as parallel arrays, inserted or updated in one statement, for the fenced workflow
+// rows in `f`: `source` joins f (no row: fenced, nothing written) to the unnest of the arrays as
+// t. started/finished are microseconds before now() (-1: now() for started, NULL or now() by
+// status for finished).
+#define OP_UPSERT_STEPS(source)                                                                 \
+  "INSERT INTO saga.steps AS s (workflow_id, seq, name, kind, status, attempts, result,"        \
+  " error_code, error_message, compensation, compensation_args, pivot, compensates_seq,"        \
+  " started_at, finished_at, next_attempt_at) "                                                 \
+  "SELECT f.id, t.seq, t.name, t.kind, t.status, t.attempts, decode(t.result, 'hex'),"          \
+  " t.error_code, t.error_message, t.compensation, decode(t.args, 'hex'), t.pivot,"             \
+  " t.compensates_seq,"                                                                         \
+  " CASE WHEN t.started_us < 0 THEN now()"                                                      \
+  "   ELSE now() - t.started_us * interval '1 microsecond' END,"                                \
+  " CASE WHEN t.status NOT IN ('succeeded', 'failed') THEN NULL"                                \
+  "   WHEN t.finished_us < 0 THEN now()"                                                        \
+  "   ELSE now() - t.finished_us * interval '1 microsecond' END,"                               \
+  " CASE WHEN t.retry_ms < 0 THEN NULL ELSE now() + t.retry_ms * interval '1 millisecond' END " \
+  "FROM " source                                                                                \
+  " ON CONFLICT (workflow_id, seq) DO UPDATE SET status = EXCLUDED.status,"                     \
+  " attempts = EXCLUDED.attempts, result = EXCLUDED.result, error_code = EXCLUDED.error_code,"  \
+  " error_message = EXCLUDED.error_message, finished_at = EXCLUDED.finished_at,"                \
   " next_attempt_at = EXCLUDED.next_attempt_at"
+#define OP_STEP_ARRAY_COLUMNS                                                                 \
+  "seq, name, kind, status, attempts, result, error_code, error_message, compensation, args," \
+  " pivot, compensates_seq, started_us, finished_us, retry_ms"
 
-// Fenced: the workflow row is touched only under the lease. A pivot's checkpoint is
-// kWriteStepsAtPivot.
-constexpr Statement kWriteSteps{
-    "saga.write_steps",
-    "WITH f AS (" OP_FENCE("") "), s AS (" OP_UPSERT_STEPS ") SELECT id FROM f"};
-// The pivot's checkpoint: refuses to pass the pivot once a cancel was requested. RequestCancel
-// checks past_pivot under the same row lock, so exactly one of the two wins.
+// The checkpoints of several workflows (or one), each fenced on its own: $1..$6 one element per
+// workflow (id, owner, epoch, and the end it records: status, '' for none, reason, result), and
+// the step rows as arrays from $7 on, each row tagged with its workflow's ordinal ($7, 1-based).
+// Returns the ordinals whose fence held. The workflow rows are taken in id order, as
+// Heartbeat's index scan takes its own (a deadlock PostgreSQL still detects is retried by
+// RunTransaction). A pivot's checkpoint is kWriteStepsAtPivot.
+constexpr Statement kWriteCheckpoints{
+    "saga.write_checkpoints",
+    "WITH x AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[],"
+    "  $4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
+    "  AS x(id, owner, epoch, end_status, end_reason, end_result, ord) ORDER BY id),"
+    " f AS (UPDATE saga.workflows w SET updated_at = now(),"
+    "  status = CASE WHEN x.end_status = '' THEN w.status ELSE x.end_status END,"
+    "  status_reason = CASE WHEN x.end_status = '' THEN w.status_reason ELSE x.end_reason END,"
+    "  result = CASE WHEN x.end_status = '' THEN w.result ELSE decode(x.end_result, 'hex') END,"
+    "  owner = CASE WHEN x.end_status = '' THEN w.owner END,"
+    "  lease_expires_at = CASE WHEN x.end_status = '' THEN w.lease_expires_at END,"
+    "  finished_at = CASE WHEN x.end_status = '' THEN w.finished_at"
+    "   WHEN x.end_status = 'needs_attention' THEN NULL ELSE now() END"
+    "  FROM x WHERE w.id = x.id AND w.owner = x.owner AND w.lease_epoch = x.epoch"
+    "  RETURNING x.ord, w.id),"
+    " s AS (" OP_UPSERT_STEPS(
+        "f JOIN unnest($7::bigint[], $8::int[], $9::text[], $10::text[], $11::text[], $12::int[],"
+        "  $13::text[], $14::int[], $15::text[], $16::text[], $17::text[], $18::bool[], $19::int[],"
+        "  $20::bigint[], $21::bigint[], $22::bigint[]) AS t(ord, " OP_STEP_ARRAY_COLUMNS ")"
+        " ON t.ord = f.ord") ")"
+    " SELECT ord FROM f"};
+// The pivot's checkpoint ($1..$3 the fence, the step rows as arrays from $4 on): refuses to pass
+// the pivot once a cancel was requested. RequestCancel checks past_pivot under the same row
+// lock, so exactly one of the two wins.
 constexpr Statement kWriteStepsAtPivot{
     "saga.write_steps_at_pivot",
     "WITH f AS (UPDATE saga.workflows SET updated_at = now(), past_pivot = true"
     "  WHERE id = $1 AND owner = $2 AND lease_epoch = $3 AND NOT cancel_requested RETURNING id),"
-    " s AS (" OP_UPSERT_STEPS ") SELECT id FROM f"};
+    " s AS (" OP_UPSERT_STEPS(
+        "f, unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],"
+        "  $10::int[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::int[],"
+        "  $16::bigint[], $17::bigint[], $18::bigint[]) AS t(" OP_STEP_ARRAY_COLUMNS ")") ")"
+    " SELECT id FROM f"};
 
 constexpr Statement kUpsertStepSucceeded{
     "saga.upsert_step_succeeded",
@@ -231,15 +261,6 @@ constexpr Statement kBeginCompensation{
     " compensation_cause = $4, status_reason = " OP_COMPENSATION_REASON ","
     " failure_reason = " OP_COMPENSATION_REASON
     " WHERE id = $1 AND owner = $2 AND lease_epoch = $3 RETURNING failure_reason"};
-
-// The end of a workflow with its last checkpoints: $19 status, $20 reason, $21 result.
-constexpr Statement kFinishWithSteps{
-    "saga.finish",
-    "WITH f AS ("
-    OP_FENCE(", status = $19, status_reason = $20, result = decode($21, 'hex'), owner = NULL,"
-             " lease_expires_at = NULL,"
-             " finished_at = CASE WHEN $19 = 'needs_attention' THEN NULL ELSE now() END")
-    "), s AS (" OP_UPSERT_STEPS ") SELECT id FROM f"};
 
 constexpr Statement kRelease{"saga.release",
                              OP_FENCE(", owner = NULL, lease_expires_at = NULL")};
@@ -352,65 +373,76 @@ int64_t MicrosAgo(absl::Time t, absl::Time now) {
   return std::max<int64_t>(0, absl::ToInt64Microseconds(now - t));
 }
 
-// The step rows of OP_UPSERT_STEPS as its array parameters ($4..$18).
+// Step rows as the array parameters of OP_UPSERT_STEPS, each tagged with the ordinal of its
+// workflow in the statement (kWriteCheckpoints; kWriteStepsAtPivot has one workflow and no
+// ordinals).
 struct StepArrays {
-  std::string seq, name, kind, status, attempts, result, error_code, error_message, compensation,
-      args, pivot, compensates_seq, started, finished, retry;
-  bool pivot_done = false;  // A succeeded pivot is among them.
+  std::string ord, seq, name, kind, status, attempts, result, error_code, error_message,
+      compensation, args, pivot, compensates_seq, started, finished, retry;
 };
 
-StepArrays ArraysOf(const std::vector<StepRecord>& steps) {
-  std::vector<int64_t> seq, attempts, error_code, compensates_seq, started, finished, retry;
-  std::vector<std::string> name, kind, status, result, error_message, compensation, args;
-  StepArrays out;
-  out.pivot = "{";
-  const absl::Time now = absl::Now();
-  for (const StepRecord& step : steps) {
-    seq.push_back(step.seq);
-    name.push_back(step.name);
-    kind.push_back(std::string(saga::StepKindName(step.kind)));
-    status.push_back(std::string(saga::StepStatusName(step.status)));
-    attempts.push_back(step.attempts);
-    result.push_back(Hex(step.result));
-    error_code.push_back(static_cast<int>(step.error_code));
-    error_message.push_back(step.error_message);
-    compensation.push_back(step.compensation);
-    args.push_back(Hex(step.compensation_args));
-    if (out.pivot.size() > 1) out.pivot.push_back(',');
-    out.pivot.push_back(step.pivot ? 't' : 'f');
-    compensates_seq.push_back(step.compensates_seq);
-    started.push_back(MicrosAgo(step.started_at, now));
-    finished.push_back(MicrosAgo(step.finished_at, now));
-    retry.push_back(step.next_attempt_at == absl::InfinitePast()
-                        ? -1
-                        : std::max<int64_t>(0, Millis(step.next_attempt_at - now)));
-    out.pivot_done = out.pivot_done || (step.pivot && step.status == saga::StepStatus::kSucceeded);
+class StepColumns {
+ public:
+  void Add(int64_t ord, const std::vector<StepRecord>& steps, absl::Time now) {
+    for (const StepRecord& step : steps) {
+      ord_.push_back(ord);
+      seq_.push_back(step.seq);
+      name_.push_back(step.name);
+      kind_.push_back(std::string(saga::StepKindName(step.kind)));
+      status_.push_back(std::string(saga::StepStatusName(step.status)));
+      attempts_.push_back(step.attempts);
+      result_.push_back(Hex(step.result));
+      error_code_.push_back(static_cast<int>(step.error_code));
+      error_message_.push_back(step.error_message);
+      compensation_.push_back(step.compensation);
+      args_.push_back(Hex(step.compensation_args));
+      pivot_.push_back(step.pivot ? 1 : 0);
+      compensates_seq_.push_back(step.compensates_seq);
+      started_.push_back(MicrosAgo(step.started_at, now));
+      finished_.push_back(MicrosAgo(step.finished_at, now));
+      retry_.push_back(step.next_attempt_at == absl::InfinitePast()
+                           ? -1
+                           : std::max<int64_t>(0, Millis(step.next_attempt_at - now)));
+    }
   }
-  out.pivot.push_back('}');
-  out.seq = IntArray(seq);
-  out.name = TextArray(name);
-  out.kind = TextArray(kind);
-  out.status = TextArray(status);
-  out.attempts = IntArray(attempts);
-  out.result = TextArray(result);
-  out.error_code = IntArray(error_code);
-  out.error_message = TextArray(error_message);
-  out.compensation = TextArray(compensation);
-  out.args = TextArray(args);
-  out.compensates_seq = IntArray(compensates_seq);
-  out.started = IntArray(started);
-  out.finished = IntArray(finished);
-  out.retry = IntArray(retry);
-  return out;
-}
 
-// Runs an OP_UPSERT_STEPS statement for `steps`; `more` are its parameters from $19 on.
-template <typename... More>
-pqxx::result ExecWriteSteps(pqxx::transaction_base& tx, const Statement& statement,
-                            const Fence& fence, const StepArrays& a, const More&... more) {
-  return Exec(tx, statement, fence.workflow_id, fence.owner, fence.epoch, a.seq, a.name, a.kind,
-              a.status, a.attempts, a.result, a.error_code, a.error_message, a.compensation,
-              a.args, a.pivot, a.compensates_seq, a.started, a.finished, a.retry, more...);
+  StepArrays Arrays() const {
+    StepArrays out;
+    out.ord = IntArray(ord_);
+    out.seq = IntArray(seq_);
+    out.name = TextArray(name_);
+    out.kind = TextArray(kind_);
+    out.status = TextArray(status_);
+    out.attempts = IntArray(attempts_);
+    out.result = TextArray(result_);
+    out.error_code = IntArray(error_code_);
+    out.error_message = TextArray(error_message_);
+    out.compensation = TextArray(compensation_);
+    out.args = TextArray(args_);
+    out.pivot = "{";
+    for (size_t i = 0; i < pivot_.size(); ++i) {
+      if (i > 0) out.pivot.push_back(',');
+      out.pivot.push_back(pivot_[i] ? 't' : 'f');
+    }
+    out.pivot.push_back('}');
+    out.compensates_seq = IntArray(compensates_seq_);
+    out.started = IntArray(started_);
+    out.finished = IntArray(finished_);
+    out.retry = IntArray(retry_);
+    return out;
+  }
+
+ private:
+  std::vector<int64_t> ord_, seq_, attempts_, error_code_, pivot_, compensates_seq_, started_,
+      finished_, retry_;
+  std::vector<std::string> name_, kind_, status_, result_, error_message_, compensation_, args_;
+};
+
+// Whether `steps` record a pivot's success (their checkpoint is kWriteStepsAtPivot's).
+bool PassesPivot(const std::vector<StepRecord>& steps) {
+  return std::any_of(steps.begin(), steps.end(), [](const StepRecord& step) {
+    return step.pivot && step.status == saga::StepStatus::kSucceeded;
+  });
 }
 
 }  // namespace
@@ -482,16 +514,65 @@ absl::StatusOr<std::vector<StepRecord>> PgWorkflowStore::LoadSteps(
   return steps;
 }
 
+struct CheckpointWrite {
+  const Fence* fence = nullptr;
+  const std::vector<StepRecord>* steps = nullptr;
+  std::string end_status;  // Empty: the workflow goes on.
+  std::string end_reason;
+  std::string end_result;  // Hex.
+  absl::Status status;     // Set once a statement carried the write (done).
+  bool done = false;
+};
+
 namespace {
 
-// The fenced checkpoint of `steps`: kWriteSteps, or, with a succeeded pivot among them,
-// kWriteStepsAtPivot, refused with CancelRequested() once a cancel was requested. Fenced() when
-// the lease is gone; nothing is written then.
-absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence, const StepArrays& a) {
-  if (!a.pivot_done) {
-    return ExecWriteSteps(tx, kWriteSteps, fence, a).empty() ? Fenced(fence) : absl::OkStatus();
+// kWriteCheckpoints for `writes` (no two of the same workflow). Returns, per write, whether its
+// fence held (what it wrote is written); the others wrote nothing.
+std::vector<bool> ExecCheckpoints(pqxx::transaction_base& tx,
+                                  const std::vector<CheckpointWrite*>& writes) {
+  std::vector<std::string> ids, owners, end_statuses, end_reasons, end_results;
+  std::vector<int64_t> epochs;
+  StepColumns columns;
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const CheckpointWrite& write = *writes[i];
+    ids.push_back(write.fence->workflow_id);
+    owners.push_back(write.fence->owner);
+    epochs.push_back(write.fence->epoch);
+    end_statuses.push_back(write.end_status);
+    end_reasons.push_back(write.end_reason);
+    end_results.push_back(write.end_result);
+    columns.Add(static_cast<int64_t>(i) + 1, *write.steps, now);
   }
-  if (!ExecWriteSteps(tx, kWriteStepsAtPivot, fence, a).empty()) return absl::OkStatus();
+  const StepArrays a = columns.Arrays();
+  pqxx::result r =
+      Exec(tx, kWriteCheckpoints, TextArray(ids), TextArray(owners), IntArray(epochs),
+           TextArray(end_statuses), TextArray(end_reasons), TextArray(end_results), a.ord, a.seq,
+           a.name, a.kind, a.status, a.attempts, a.result, a.error_code, a.error_message,
+           a.compensation, a.args, a.pivot, a.compensates_seq, a.started, a.finished, a.retry);
+  std::vector<bool> held(writes.size(), false);
+  for (const pqxx::row& row : r) held.at(row[0].as<int64_t>() - 1) = true;
+  return held;
+}
+
+// The fenced checkpoint of `steps` in `tx`: kWriteCheckpoints, or, with a succeeded pivot among
+// them, kWriteStepsAtPivot, refused with CancelRequested() once a cancel was requested. Fenced()
+// when the lease is gone; nothing is written then.
+absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence,
+                            const std::vector<StepRecord>& steps) {
+  if (!PassesPivot(steps)) {
+    CheckpointWrite write{.fence = &fence, .steps = &steps};
+    return ExecCheckpoints(tx, {&write})[0] ? absl::OkStatus() : Fenced(fence);
+  }
+  StepColumns columns;
+  columns.Add(1, steps, absl::Now());
+  const StepArrays a = columns.Arrays();
+  if (!Exec(tx, kWriteStepsAtPivot, fence.workflow_id, fence.owner, fence.epoch, a.seq, a.name,
+            a.kind, a.status, a.attempts, a.result, a.error_code, a.error_message, a.compensation,
+            a.args, a.pivot, a.compensates_seq, a.started, a.finished, a.retry)
+           .empty()) {
+    return absl::OkStatus();
+  }
   pqxx::result cancel = Exec(tx, kCancelRequested, fence.workflow_id);
   return !cancel.empty() && cancel[0][0].as<bool>() ? CancelRequested() : Fenced(fence);
 }
@@ -500,10 +581,87 @@ absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence, cons
 
 absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<StepRecord>& steps) {
   if (steps.empty()) return absl::OkStatus();
-  return RunTransaction(pool_, {.mode = TxMode::kAutocommit},
-                        [&](pqxx::transaction_base& tx) -> absl::Status {
-                          return ExecCheckpoint(tx, fence, ArraysOf(steps));
-                        });
+  if (PassesPivot(steps)) {
+    return RunTransaction(pool_, {.mode = TxMode::kAutocommit},
+                          [&](pqxx::transaction_base& tx) -> absl::Status {
+                            return ExecCheckpoint(tx, fence, steps);
+                          });
+  }
+  CheckpointWrite write{.fence = &fence, .steps = &steps};
+  return WriteCheckpoint(write);
+}
+
+absl::Status PgWorkflowStore::WriteCheckpoint(CheckpointWrite& write) {
+  if (options_.max_checkpoint_batch <= 1) {
+    WriteBatch({&write});
+    return write.status;
+  }
+  absl::MutexLock lock(&batch_mu_);
+  queued_.push_back(&write);
+  const auto done_or_free = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch_mu_) {
+    return write.done || !writing_;
+  };
+  for (;;) {
+    batch_mu_.Await(absl::Condition(&done_or_free));
+    if (write.done) return write.status;
+    // No statement in flight: this thread sends the next one, with every queued write it can
+    // carry (oldest first, one per workflow; the rest wait for the statement after).
+    std::vector<CheckpointWrite*> batch;
+    std::vector<const std::string*> ids;
+    for (auto it = queued_.begin();
+         it != queued_.end() && static_cast<int>(batch.size()) < options_.max_checkpoint_batch;) {
+      const std::string& id = (*it)->fence->workflow_id;
+      if (std::any_of(ids.begin(), ids.end(),
+                      [&](const std::string* other) { return *other == id; })) {
+        ++it;
+        continue;
+      }
+      ids.push_back(&id);
+      batch.push_back(*it);
+      it = queued_.erase(it);
+    }
+    writing_ = true;
+    batch_mu_.Unlock();
+    WriteBatch(batch);
+    batch_mu_.Lock();
+    writing_ = false;
+    // The writers wake (under the lock) only after this: none of them is touched again.
+    for (CheckpointWrite* w : batch) w->done = true;
+  }
+}
+
+void PgWorkflowStore::WriteBatch(const std::vector<CheckpointWrite*>& batch) {
+  std::vector<bool> held;
+  const absl::Status status = RunTransaction(pool_, {.mode = TxMode::kAutocommit},
+                                             [&](pqxx::transaction_base& tx) -> absl::Status {
+                                               held = ExecCheckpoints(tx, batch);
+                                               return absl::OkStatus();
+                                             });
+  {
+    absl::MutexLock lock(&batch_mu_);
+    ++stats_.statements;
+    if (status.ok()) stats_.checkpoints += static_cast<int64_t>(batch.size());
+  }
+  if (status.ok()) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->status = held[i] ? absl::OkStatus() : Fenced(*batch[i]->fence);
+    }
+    return;
+  }
+  if (batch.size() > 1 && status.code() != absl::StatusCode::kUnavailable) {
+    // The statement failed and wrote nothing (not a lost connection, whose outcome is
+    // unknown): send each write alone, so that one bad write fails only its own run.
+    for (CheckpointWrite* write : batch) WriteBatch({write});
+    return;
+  }
+  for (CheckpointWrite* write : batch) write->status = status;
+}
+
+CheckpointBatchStats PgWorkflowStore::CheckpointStats() const {
+  absl::MutexLock lock(&batch_mu_);
+  CheckpointBatchStats stats = stats_;
+  stats.queued = static_cast<int64_t>(queued_.size());
+  return stats;
 }
 
 absl::Status PgWorkflowStore::SaveStepAndSuspend(const Fence& fence, const StepRecord& step,
@@ -561,7 +719,7 @@ absl::StatusOr<std::string> PgWorkflowStore::RunLocalStep(
     rows.push_back(std::move(done));
     // The fence comes last, in the checkpoint's own statement: it holds the workflow row
     // until the commit all the same, and a stale or cancelled run rolls its write back.
-    return ExecCheckpoint(tx, fence, ArraysOf(rows));
+    return ExecCheckpoint(tx, fence, rows);
   }));
   return result;
 }
@@ -604,22 +762,21 @@ absl::Status PgWorkflowStore::Finish(
     const std::function<absl::Status(pqxx::transaction_base&, const saga::FinishInfo&)>&
         on_finish,
     const std::vector<StepRecord>& pending) {
-  const StepArrays arrays = ArraysOf(pending);
-  const std::string status(saga::WorkflowStatusName(info.status));
-  // Without a hook: one autocommit statement (the end and the last checkpoints together). With
-  // one, the hook's business write comes first and the fenced end last, as in a local step, so
-  // every transaction that locks both takes the business row before the workflow row (no
-  // deadlock with a stale run's local step); a fenced end rolls the hook's write back.
-  return RunTransaction(
-      pool_, {.mode = on_finish ? TxMode::kReadCommitted : TxMode::kAutocommit},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
-        if (on_finish) OP_RETURN_IF_ERROR(on_finish(tx, info));
-        if (ExecWriteSteps(tx, kFinishWithSteps, fence, arrays, status, info.reason, Hex(result))
-                .empty()) {
-          return Fenced(fence);
-        }
-        return absl::OkStatus();
-      });
+  CheckpointWrite write{.fence = &fence,
+                        .steps = &pending,
+                        .end_status = std::string(saga::WorkflowStatusName(info.status)),
+                        .end_reason = info.reason,
+                        .end_result = Hex(result)};
+  // Without a hook: the end and the last checkpoints are one checkpoint write, carried with
+  // other workflows' checkpoints. With one, the hook's business write comes first and the fenced
+  // end last, as in a local step, so every transaction that locks both takes the business row
+  // before the workflow row (no deadlock with a stale run's local step); a fenced end rolls the
+  // hook's write back.
+  if (!on_finish) return WriteCheckpoint(write);
+  return RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
+    OP_RETURN_IF_ERROR(on_finish(tx, info));
+    return ExecCheckpoints(tx, {&write})[0] ? absl::OkStatus() : Fenced(fence);
+  });
 }
 
 absl::Status PgWorkflowStore::Release(const Fence& fence) {

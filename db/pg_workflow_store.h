@@ -4,6 +4,7 @@
 // paused, stale worker cannot write after another took over. Thread-safe.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "db/pool.h"
 #include "saga/workflow.h"
@@ -82,10 +84,31 @@ struct WorkflowPage {
 // Counts of workflows by status, for gauges.
 using StatusCounts = std::map<saga::WorkflowStatus, int64_t>;
 
+struct WorkflowStoreOptions {
+  // Checkpoints that runs of different workflows make at the same time (WriteSteps, and Finish
+  // without a business write) are written together, up to this many in one statement: while one
+  // statement is in flight the next ones queue, and the next statement takes them all. One
+  // statement costs PostgreSQL much more than one more row in it. 1: each checkpoint is a
+  // statement of its own, sent at once.
+  int max_checkpoint_batch = 64;
+};
+
+// Checkpoint statements sent since the store was made, the checkpoints written by them, and
+// the checkpoints queued now for the next statement.
+struct CheckpointBatchStats {
+  int64_t statements = 0;
+  int64_t checkpoints = 0;
+  int64_t queued = 0;
+};
+
+// One workflow's checkpoint (its fence, steps and maybe its end) inside a checkpoint statement.
+struct CheckpointWrite;
+
 class PgWorkflowStore {
  public:
   // `pool` must outlive the store and point at a database migrated to the `saga` schema.
-  explicit PgWorkflowStore(ConnectionPool* pool) : pool_(*pool) {}
+  explicit PgWorkflowStore(ConnectionPool* pool, WorkflowStoreOptions options = {})
+      : pool_(*pool), options_(options) {}
 
   // Inserts a runnable workflow inside the caller's transaction (so it commits with the business
   // write that starts it) and announces it. Returns false when a workflow with that id exists
@@ -103,10 +126,12 @@ class PgWorkflowStore {
   absl::StatusOr<std::vector<saga::StepRecord>> LoadSteps(const std::string& workflow_id);
 
   // Writes several step rows (new ones inserted, existing ones updated) in one statement: the
-  // engine's batched checkpoints. A succeeded pivot marks the workflow past its pivot, or is
-  // refused with CancelRequested() (nothing written) once a cancel was requested. Each row's
-  // started_at / finished_at (this process's clock, InfinitePast when unset) is recorded as that
-  // long before the database's now(). Fenced.
+  // engine's buffered checkpoints, together with other workflows' checkpoints made at the same
+  // time (WorkflowStoreOptions::max_checkpoint_batch). A succeeded pivot marks the workflow past
+  // its pivot, or is refused with CancelRequested() (nothing written) once a cancel was
+  // requested; such a write is sent alone. Each row's started_at / finished_at (this process's
+  // clock, InfinitePast when unset) is recorded as that long before the database's now(). Fenced:
+  // a write whose lease is gone gets Fenced() and writes nothing, without failing the others.
   absl::Status WriteSteps(const Fence& fence, const std::vector<saga::StepRecord>& steps);
   // Updates (or, when `insert`, inserts) a step row, then parks the workflow in `status` until `delay`
   // from now and releases the lease, in one transaction. Fenced.
@@ -135,7 +160,8 @@ class PgWorkflowStore {
   absl::StatusOr<std::string> BeginCompensation(const Fence& fence, const std::string& cause,
                                                 const std::string& reason);
   // Records a terminal status (or needs-attention), releases the lease, and runs `on_finish` in
-  // the same transaction, together with the `pending` checkpoints (as WriteSteps). Fenced.
+  // the same transaction, together with the `pending` checkpoints (as WriteSteps). Without
+  // `on_finish` it is written together with other workflows' checkpoints, as WriteSteps. Fenced.
   absl::Status Finish(
       const Fence& fence, const saga::FinishInfo& info, const std::string& result,
       const std::function<absl::Status(pqxx::transaction_base&, const saga::FinishInfo&)>&
@@ -170,8 +196,22 @@ class PgWorkflowStore {
   // many were deleted.
   absl::StatusOr<int64_t> DeleteFinished(absl::Duration retention, int limit);
 
+  CheckpointBatchStats CheckpointStats() const;
+
  private:
+  // Queues `write` and returns once a checkpoint statement carried it: the caller sends the
+  // statement itself when none is in flight (with everything queued by then), or waits for the
+  // one that takes its write.
+  absl::Status WriteCheckpoint(CheckpointWrite& write);
+  // One statement for `batch`; sets each write's status.
+  void WriteBatch(const std::vector<CheckpointWrite*>& batch);
+
   ConnectionPool& pool_;
+  const WorkflowStoreOptions options_;
+  mutable absl::Mutex batch_mu_;
+  std::deque<CheckpointWrite*> queued_ ABSL_GUARDED_BY(batch_mu_);
+  bool writing_ ABSL_GUARDED_BY(batch_mu_) = false;
+  CheckpointBatchStats stats_ ABSL_GUARDED_BY(batch_mu_);
 };
 
 }  // namespace order_platform::db

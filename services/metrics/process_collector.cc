@@ -73,8 +73,10 @@ std::optional<double> OpenFds() {
   return count;
 }
 
-void Add(std::vector<prometheus::MetricFamily>& out, const char* name, const char* help,
-         prometheus::MetricType type, std::optional<double> value) {
+}  // namespace
+
+void AddSingleSample(std::vector<prometheus::MetricFamily>& out, const char* name, const char* help,
+                     prometheus::MetricType type, std::optional<double> value) {
   if (!value) return;
   prometheus::MetricFamily family;
   family.name = name;
@@ -89,8 +91,6 @@ void Add(std::vector<prometheus::MetricFamily>& out, const char* name, const cha
   family.metric.push_back(std::move(metric));
   out.push_back(std::move(family));
 }
-
-}  // namespace
 
 std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   using prometheus::MetricType;
@@ -117,18 +117,21 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
     max_fds = static_cast<double>(limit.rlim_cur);
   }
 
-  Add(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-      MetricType::Counter, cpu);
-  Add(out, "process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge,
-      resident_bytes);
-  Add(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
-      virtual_bytes);
-  Add(out, "process_open_fds", "Number of open file descriptors.", MetricType::Gauge, OpenFds());
-  Add(out, "process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
-      max_fds);
-  Add(out, "process_threads", "Number of OS threads in the process.", MetricType::Gauge, threads);
-  Add(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-      MetricType::Gauge, start);
+  AddSingleSample(out, "process_cpu_seconds_total",
+                  "Total user and system CPU time spent in seconds.", MetricType::Counter, cpu);
+  AddSingleSample(out, "process_resident_memory_bytes", "Resident memory size in bytes.",
+                  MetricType::Gauge, resident_bytes);
+  AddSingleSample(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                  MetricType::Gauge, virtual_bytes);
+  AddSingleSample(out, "process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
+                  OpenFds());
+  AddSingleSample(out, "process_max_fds", "Maximum number of open file descriptors.",
+                  MetricType::Gauge, max_fds);
+  AddSingleSample(out, "process_threads", "Number of OS threads in the process.", MetricType::Gauge,
+                  threads);
+  AddSingleSample(out, "process_start_time_seconds",
+                  "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
+                  start);
   return out;
 }
 

@@ -10,12 +10,18 @@
 // Linux only; a value that cannot be read is left out of the scrape rather than reported wrong.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 
 namespace order_platform::metrics {
+
+// Appends a family of one unlabelled sample (a counter or a gauge) to a collector's output;
+// nothing when `value` is unknown.
+void AddSingleSample(std::vector<prometheus::MetricFamily>& out, const char* name, const char* help,
+                     prometheus::MetricType type, std::optional<double> value);
 
 class ProcessCollector final : public prometheus::Collectable {
  public:

@@ -10,6 +10,7 @@
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
 #include "saga/workflow.h"
+#include "services/metrics/process_collector.h"
 
 namespace order_platform::metrics {
 namespace {
@@ -120,6 +121,20 @@ class SagaMetrics::StoreCollector final : public prometheus::Collectable {
       }
       out.push_back(std::move(family));
     }
+    // The checkpoint statements are counted in memory: read at every scrape.
+    const db::CheckpointBatchStats checkpoints = store_->CheckpointStats();
+    AddSingleSample(
+        out, "order_platform_workflow_checkpoint_statements_total",
+        "Statements that wrote workflow checkpoints (steps, ends) for several workflows at "
+        "once; checkpoints_total / this is the mean batch.",
+        prometheus::MetricType::Counter, static_cast<double>(checkpoints.statements));
+    AddSingleSample(out, "order_platform_workflow_checkpoints_total",
+                    "Workflow checkpoints written by those statements.",
+                    prometheus::MetricType::Counter, static_cast<double>(checkpoints.checkpoints));
+    AddSingleSample(
+        out, "order_platform_workflow_checkpoints_queued",
+        "Checkpoints waiting for the statement in flight to end (they go in the next one).",
+        prometheus::MetricType::Gauge, static_cast<double>(checkpoints.queued));
     if (lag_.has_value()) {
       prometheus::MetricFamily family;
       family.name = "order_platform_workflow_dispatch_lag_seconds";

@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
 ABSL_FLAG(bool, coordinator, true,
           "Run the saga coordinator in this process (only where the orders service runs).");
 ABSL_FLAG(int, coordinator_workers, 16, "Workflows the coordinator runs at once.");
+ABSL_FLAG(int, max_checkpoint_batch, 64,
+          "Checkpoints of different workflows written together in one statement at most (they "
+          "are batched while a previous one is in flight); 1 writes each on its own.");
 ABSL_FLAG(absl::Duration, workflow_lease, absl::Seconds(15),
           "How long a coordinator owns a running workflow without renewing its lease.");
 ABSL_FLAG(absl::Duration, workflow_retention, absl::Hours(24 * 7),
@@ -79,6 +82,7 @@ PlatformConfig ConfigFromFlags() {
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   config.coordinator = absl::GetFlag(FLAGS_coordinator);
   config.coordinator_workers = absl::GetFlag(FLAGS_coordinator_workers);
+  config.max_checkpoint_batch = absl::GetFlag(FLAGS_max_checkpoint_batch);
   config.workflow_lease = absl::GetFlag(FLAGS_workflow_lease);
   config.workflow_retention = absl::GetFlag(FLAGS_workflow_retention);
   config.inventory_target = absl::GetFlag(FLAGS_inventory_target);

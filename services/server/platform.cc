@@ -143,6 +143,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   if (config.pool_size < 1 || config.pool_size > 1000) {
     return InvalidField("pool_size", "must be between 1 and 1000");
   }
+  if (config.max_checkpoint_batch < 1) {
+    return InvalidField("max_checkpoint_batch", "must be at least 1");
+  }
   if (config.max_workflow_waits < 1) {
     return InvalidField("max_workflow_waits", "must be at least 1");
   }
@@ -199,7 +202,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
     workflow_pool_options.observer = parts.db_metrics.Observer("saga");
     parts.workflow_pool = std::make_unique<db::ConnectionPool>(workflow_pool_options);
     parts.db_metrics.AddPool("saga", parts.workflow_pool.get());
-    parts.workflow_store = std::make_unique<db::PgWorkflowStore>(parts.workflow_pool.get());
+    parts.workflow_store = std::make_unique<db::PgWorkflowStore>(
+        parts.workflow_pool.get(),
+        db::WorkflowStoreOptions{.max_checkpoint_batch = config.max_checkpoint_batch});
     Platform* self = platform.get();
     auto poke = [self] { self->PokeCoordinator(); };
     // Each new order's PlaceOrder workflow is inserted leased to this process's coordinator

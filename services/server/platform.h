@@ -44,6 +44,8 @@ struct PlatformConfig {
   // database, where CreateOrder starts each order's workflow).
   bool coordinator = true;
   int coordinator_workers = 16;
+  // See db::WorkflowStoreOptions::max_checkpoint_batch.
+  int max_checkpoint_batch = 64;
   absl::Duration workflow_lease = absl::Seconds(15);
   absl::Duration workflow_retention = absl::Hours(24 * 7);
   // Where the coordinator reaches the participants; empty: this process.

@@ -447,6 +447,14 @@ TEST(MetricsE2eTest, SagaEngineAndOrderOutcomesAreCountedByWorkflowStepAndReason
   }
   EXPECT_EQ(value("order_platform_workflows", {{"status", "needs_attention"}}), 0);
   EXPECT_GE(value("order_platform_workflow_dispatch_lag_seconds", {}), 0);
+  // Every step and end of the three workflows was a checkpoint (the local step's in its own
+  // transaction is not counted), in no more statements than checkpoints.
+  const double statements = value("order_platform_workflow_checkpoint_statements_total", {});
+  const double checkpoints = value("order_platform_workflow_checkpoints_total", {});
+  EXPECT_GE(checkpoints, 3);
+  EXPECT_GE(statements, 1);
+  EXPECT_LE(statements, checkpoints);
+  EXPECT_EQ(value("order_platform_workflow_checkpoints_queued", {}), 0);
 
   for (const std::string& id : order_ids) EXPECT_FALSE(absl::StrContains(text, id)) << id;
   EXPECT_FALSE(absl::StrContains(text, "saga-metrics-customer"));

@@ -3,14 +3,14 @@
 // fencing of a stale worker, several engines sharing one schema, start-and-run (a workflow
 // inserted under its starter's lease) and batched checkpoints (written with the next write).
 #include <atomic>
+#include <functional>
 #include <map>
 #include <optional>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -632,6 +632,185 @@ TEST_F(SagaEngineTest, StaleWorkerIsFencedAndTheNewOwnerFinishesOnce) {
   absl::Status write = store_->WriteSteps(stale, {late});
   EXPECT_TRUE(db::IsFenced(write)) << write;
   EXPECT_EQ(ledger_.Count("wf-fence/sa"), 1);
+}
+
+// Checkpoints of different workflows made while a checkpoint statement is in flight. The first
+// write is held at a row lock another connection takes on its workflow, so the writes that come
+// after it queue; the next statement carries them all.
+class CheckpointBatchTest : public SagaEngineTest {
+ protected:
+  void SetUp() override {
+    SagaEngineTest::SetUp();
+    for (int i = 0; i < 5; ++i) {
+      const std::string id = absl::StrCat("cp-", i);
+      absl::StatusOr<bool> started =
+          store_->Start({.type = "Toy", .id = id, .owner = "worker-a", .lease = absl::Minutes(5)});
+      ASSERT_TRUE(started.ok() && *started) << started.status();
+      fences_.push_back({id, "worker-a", 1});
+    }
+  }
+
+  static StepRecord Step(int seq, StepStatus status) {
+    StepRecord step;
+    step.seq = seq;
+    step.name = absl::StrCat("step-", seq);
+    step.status = status;
+    step.attempts = 1;
+    step.result = absl::StrCat("result-", seq);
+    return step;
+  }
+
+  // Runs `writes` on threads of their own: the first alone, held in its statement by a lock on
+  // its workflow's row, the others once it is; waits until they are all queued, releases the
+  // lock, and returns their statuses (in order).
+  std::vector<absl::Status> WriteWhileAStatementIsHeld(
+      const std::vector<std::function<absl::Status()>>& writes) {
+    pqxx::connection locker(dsn_);
+    pqxx::work lock(locker);
+    lock.exec("SELECT 1 FROM saga.workflows WHERE id = 'cp-0' FOR UPDATE");
+    std::vector<absl::Status> statuses(writes.size());
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] { statuses[0] = writes[0](); });
+    WaitFor("the first statement waits for the lock", [&] {
+      pqxx::connection conn(dsn_);
+      pqxx::nontransaction tx(conn);
+      return tx.exec1(
+                   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                   " AND query LIKE '%saga.workflows%'")[0]
+                 .as<int>() == 1;
+    });
+    for (size_t i = 1; i < writes.size(); ++i) {
+      threads.emplace_back([&, i] { statuses[i] = writes[i](); });
+    }
+    WaitFor("the other writes queue", [&] {
+      return store_->CheckpointStats().queued == static_cast<int64_t>(writes.size()) - 1;
+    });
+    lock.abort();
+    for (std::thread& t : threads) t.join();
+    return statuses;
+  }
+
+  static void WaitFor(const std::string& what, const std::function<bool()>& done) {
+    for (int i = 0; i < 1000 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    ASSERT_TRUE(done()) << what;
+  }
+
+  std::vector<db::Fence> fences_;
+};
+
+TEST_F(CheckpointBatchTest, WritesQueuedBehindAStatementShareTheNextAndAreFencedEachOnItsOwn) {
+  const db::Fence stale{"cp-3", "worker-a", 2};
+  const db::CheckpointBatchStats before = store_->CheckpointStats();
+  const std::vector<absl::Status> statuses = WriteWhileAStatementIsHeld({
+      [&] { return store_->WriteSteps(fences_[0], {Step(1, StepStatus::kRunning)}); },
+      [&] { return store_->WriteSteps(fences_[1], {Step(1, StepStatus::kSucceeded)}); },
+      [&] {
+        return store_->Finish(fences_[2], {.status = WorkflowStatus::kCompleted}, "done", nullptr,
+                              {Step(1, StepStatus::kSucceeded), Step(2, StepStatus::kSucceeded)});
+      },
+      [&] { return store_->WriteSteps(stale, {Step(1, StepStatus::kSucceeded)}); },
+      [&] {
+        return store_->Finish(fences_[4],
+                              {.status = WorkflowStatus::kNeedsAttention, .reason = "stuck"}, "",
+                              nullptr, {Step(1, StepStatus::kFailed)});
+      },
+      // A second write of cp-1's run: never in the same statement as its first.
+      [&] { return store_->WriteSteps(fences_[1], {Step(2, StepStatus::kRunning)}); },
+  });
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_TRUE(statuses[1].ok()) << statuses[1];
+  EXPECT_TRUE(statuses[2].ok()) << statuses[2];
+  EXPECT_TRUE(db::IsFenced(statuses[3])) << statuses[3];
+  EXPECT_TRUE(statuses[4].ok()) << statuses[4];
+  EXPECT_TRUE(statuses[5].ok()) << statuses[5];
+  // The held one, the four queued behind it (one per workflow), then cp-1's second write.
+  const db::CheckpointBatchStats after = store_->CheckpointStats();
+  EXPECT_EQ(after.statements - before.statements, 3);
+  EXPECT_EQ(after.checkpoints - before.checkpoints, 6);
+  EXPECT_EQ(after.queued, 0);
+
+  std::map<std::string, WorkflowRecord> w;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = absl::StrCat("cp-", i);
+    absl::StatusOr<WorkflowRecord> record = store_->Get(id, true);
+    ASSERT_TRUE(record.ok()) << record.status();
+    w[id] = *record;
+  }
+  ASSERT_EQ(w["cp-0"].steps.size(), 1u);
+  EXPECT_EQ(w["cp-0"].steps[0].status, StepStatus::kRunning);
+  EXPECT_EQ(w["cp-0"].status, WorkflowStatus::kRunning);
+  EXPECT_EQ(w["cp-0"].owner, "worker-a");
+  ASSERT_EQ(w["cp-1"].steps.size(), 2u);
+  EXPECT_EQ(w["cp-1"].steps[0].status, StepStatus::kSucceeded);
+  EXPECT_EQ(w["cp-1"].steps[0].result, "result-1");
+  EXPECT_NE(w["cp-1"].steps[0].finished_at, absl::InfinitePast());
+  EXPECT_EQ(w["cp-1"].steps[1].status, StepStatus::kRunning);
+  EXPECT_EQ(w["cp-1"].status, WorkflowStatus::kRunning);
+  EXPECT_EQ(w["cp-2"].status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w["cp-2"].result, "done");
+  EXPECT_EQ(w["cp-2"].owner, "");
+  EXPECT_EQ(w["cp-2"].lease_expires_at, absl::InfinitePast());
+  EXPECT_NE(w["cp-2"].finished_at, absl::InfinitePast());
+  EXPECT_EQ(w["cp-2"].steps.size(), 2u);
+  EXPECT_TRUE(w["cp-3"].steps.empty());
+  EXPECT_EQ(w["cp-3"].owner, "worker-a");
+  EXPECT_EQ(w["cp-4"].status, WorkflowStatus::kNeedsAttention);
+  EXPECT_EQ(w["cp-4"].status_reason, "stuck");
+  EXPECT_EQ(w["cp-4"].finished_at, absl::InfinitePast());
+  ASSERT_EQ(w["cp-4"].steps.size(), 1u);
+  EXPECT_EQ(w["cp-4"].steps[0].status, StepStatus::kFailed);
+}
+
+TEST_F(CheckpointBatchTest, AStatementThatFailsIsRetriedWriteByWriteSoOnlyTheBadOneFails) {
+  const db::CheckpointBatchStats before = store_->CheckpointStats();
+  const std::vector<absl::Status> statuses = WriteWhileAStatementIsHeld({
+      [&] { return store_->WriteSteps(fences_[0], {Step(1, StepStatus::kRunning)}); },
+      [&] { return store_->WriteSteps(fences_[1], {Step(1, StepStatus::kSucceeded)}); },
+      // seq must be at least 1 (a CHECK constraint): this row fails the whole statement.
+      [&] { return store_->WriteSteps(fences_[2], {Step(0, StepStatus::kSucceeded)}); },
+      [&] {
+        return store_->Finish(fences_[3], {.status = WorkflowStatus::kCompleted}, "", nullptr);
+      },
+  });
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_TRUE(statuses[1].ok()) << statuses[1];
+  EXPECT_EQ(statuses[2].code(), absl::StatusCode::kFailedPrecondition) << statuses[2];
+  EXPECT_TRUE(statuses[3].ok()) << statuses[3];
+  // The held one, the failed one with three, then each of the three alone.
+  const db::CheckpointBatchStats after = store_->CheckpointStats();
+  EXPECT_EQ(after.statements - before.statements, 5);
+  EXPECT_EQ(after.checkpoints - before.checkpoints, 3);
+  absl::StatusOr<WorkflowRecord> written = store_->Get("cp-1", true);
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(written->steps.size(), 1u);
+  absl::StatusOr<WorkflowRecord> bad = store_->Get("cp-2", true);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_TRUE(bad->steps.empty());
+  absl::StatusOr<WorkflowRecord> finished = store_->Get("cp-3", false);
+  ASSERT_TRUE(finished.ok());
+  EXPECT_EQ(finished->status, WorkflowStatus::kCompleted);
+}
+
+TEST_F(SagaEngineTest, CheckpointsWrittenOneByOneWhenBatchingIsOff) {
+  db::PgWorkflowStore store(pool_.get(), {.max_checkpoint_batch = 1});
+  ASSERT_TRUE(
+      *store.Start({.type = "Toy", .id = "solo", .owner = "worker-a", .lease = absl::Minutes(5)}));
+  const db::Fence fence{"solo", "worker-a", 1};
+  StepRecord step;
+  step.seq = 1;
+  step.name = "only";
+  step.status = StepStatus::kSucceeded;
+  ASSERT_TRUE(store.WriteSteps(fence, {step}).ok());
+  ASSERT_TRUE(store.Finish(fence, {.status = WorkflowStatus::kCompleted}, "r", nullptr).ok());
+  EXPECT_TRUE(db::IsFenced(store.WriteSteps(fence, {step})));
+  const db::CheckpointBatchStats stats = store.CheckpointStats();
+  EXPECT_EQ(stats.statements, 3);
+  EXPECT_EQ(stats.checkpoints, 3);
+  absl::StatusOr<WorkflowRecord> w = store.Get("solo", true);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w->result, "r");
+  EXPECT_EQ(w->steps.size(), 1u);
 }
 
 TEST_F(SagaEngineTest, SeveralEnginesShareTheLoadAndRunEachWorkflowOnce) {
