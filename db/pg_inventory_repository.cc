@@ -157,7 +157,7 @@ constexpr Statement kReserveIfAvailable{
     "  UPDATE inventory.products p SET reserved = p.reserved + t.quantity,"
     "    version = p.version + 1, updated_at = now()"
     "  FROM reservation, unnest($4::text[], $5::int[]) AS t(sku, quantity)"
-    "  WHERE p.sku = t.sku"
+    "  WHERE p.sku = ANY($4::text[]) AND p.sku = t.sku"
     ") "
     "SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM reservation"};
 
@@ -168,27 +168,36 @@ constexpr Statement kReserveIfAvailable{
 // while it holds product locks we want), then its products in sku order (the one lock order
 // every stock change uses, so concurrent changes never deadlock); then the status and the stock.
 // Returns the reservation as OP_RESERVATION_COLUMNS after the move; no row, and nothing written,
-// when the reservation is absent or not in `from`.
-#define OP_SETTLE_RESERVATION(from, to, stock_set)                                              \
-  "WITH held AS MATERIALIZED ("                                                                 \
-  "  SELECT order_id FROM inventory.reservations"                                               \
-  "  WHERE order_id = $1 AND status = '" from "' FOR NO KEY UPDATE"                              \
-  "), locked AS MATERIALIZED ("                                                                 \
-  "  SELECT p.sku FROM inventory.products p"                                                    \
-  "  JOIN inventory.reservation_items i ON i.sku = p.sku"                                       \
-  "  WHERE i.order_id = (SELECT order_id FROM held) ORDER BY p.sku FOR UPDATE OF p"             \
-  "), r AS ("                                                                                   \
-  "  UPDATE inventory.reservations SET status = '" to "', version = version + 1,"               \
-  "    updated_at = now()"                                                                      \
-  "  WHERE order_id = (SELECT order_id FROM held) AND (SELECT count(*) FROM locked) >= 0"       \
-  "  RETURNING order_id, status, request_id, request_fingerprint, version, created_at,"         \
-  "    updated_at"                                                                              \
-  "), stock AS ("                                                                               \
-  "  UPDATE inventory.products p SET " stock_set ", version = p.version + 1, updated_at = now()" \
-  "  FROM inventory.reservation_items i"                                                        \
-  "  WHERE i.order_id = $1 AND p.sku = i.sku AND EXISTS (SELECT 1 FROM r)"                      \
-  ") "                                                                                          \
-  "SELECT " OP_RESERVATION_COLUMNS " FROM r"                                                    \
+// when the reservation is absent or not in `from`. Products are reached through `sku =
+// ANY(ARRAY(...))`, an index condition whatever the plan: joined to the items alone, a generic
+// plan whose estimate of items per order is stale hash-joins a sequential scan of every product.
+#define OP_SETTLE_RESERVATION(from, to, stock_set)                                        \
+  "WITH held AS MATERIALIZED ("                                                           \
+  "  SELECT order_id FROM inventory.reservations"                                         \
+  "  WHERE order_id = $1 AND status = '" from                                             \
+  "' FOR NO KEY UPDATE"                                                                   \
+  "), items AS MATERIALIZED ("                                                            \
+  "  SELECT sku, quantity FROM inventory.reservation_items"                               \
+  "  WHERE order_id = (SELECT order_id FROM held)"                                        \
+  "), locked AS MATERIALIZED ("                                                           \
+  "  SELECT p.sku FROM inventory.products p"                                              \
+  "  WHERE p.sku = ANY(ARRAY(SELECT sku FROM items)) ORDER BY p.sku FOR UPDATE"           \
+  "), r AS ("                                                                             \
+  "  UPDATE inventory.reservations SET status = '" to                                     \
+  "', version = version + 1,"                                                             \
+  "    updated_at = now()"                                                                \
+  "  WHERE order_id = (SELECT order_id FROM held) AND (SELECT count(*) FROM locked) >= 0" \
+  "  RETURNING order_id, status, request_id, request_fingerprint, version, created_at,"   \
+  "    updated_at"                                                                        \
+  "), stock AS ("                                                                         \
+  "  UPDATE inventory.products p SET " stock_set                                          \
+  ", version = p.version + 1, updated_at = now()"                                         \
+  "  FROM items i"                                                                        \
+  "  WHERE p.sku = ANY(ARRAY(SELECT sku FROM items)) AND p.sku = i.sku"                   \
+  "    AND EXISTS (SELECT 1 FROM r)"                                                      \
+  ") "                                                                                    \
+  "SELECT " OP_RESERVATION_COLUMNS                                                        \
+  " FROM r"                                                                               \
   " LEFT JOIN inventory.reservation_items i ON i.order_id = r.order_id ORDER BY i.line_no"
 
 // Held -> released: each item's quantity goes back from reserved.

@@ -200,7 +200,9 @@ constexpr Statement kCancelRequested{
 // The checkpoints of several workflows (or one), each fenced on its own: $1..$6 one element per
 // workflow (id, owner, epoch, and the end it records: status, '' for none, reason, result), and
 // the step rows as arrays from $7 on, each row tagged with its workflow's ordinal ($7, 1-based).
-// Returns the ordinals whose fence held. The workflow rows are taken in id order, as
+// Returns the ordinals whose fence held. `w.id = ANY($1)` keeps the workflows on their primary
+// key whatever the plan cached while the table was small (joined to x alone, a generic plan
+// made then hash-joins a sequential scan of every workflow), and takes the rows in id order, as
 // Heartbeat's index scan takes its own (a deadlock PostgreSQL still detects is retried by
 // RunTransaction). A pivot's checkpoint is kWriteStepsAtPivot.
 constexpr Statement kWriteCheckpoints{
@@ -216,7 +218,8 @@ constexpr Statement kWriteCheckpoints{
     "  lease_expires_at = CASE WHEN x.end_status = '' THEN w.lease_expires_at END,"
     "  finished_at = CASE WHEN x.end_status = '' THEN w.finished_at"
     "   WHEN x.end_status = 'needs_attention' THEN NULL ELSE now() END"
-    "  FROM x WHERE w.id = x.id AND w.owner = x.owner AND w.lease_epoch = x.epoch"
+    "  FROM x WHERE w.id = ANY($1::text[]) AND w.id = x.id AND w.owner = x.owner"
+    "   AND w.lease_epoch = x.epoch"
     "  RETURNING x.ord, w.id),"
     " s AS (" OP_UPSERT_STEPS(
         "f JOIN unnest($7::bigint[], $8::int[], $9::text[], $10::text[], $11::text[], $12::int[],"
@@ -526,6 +529,21 @@ struct CheckpointWrite {
 
 namespace {
 
+// Settings under which kWriteCheckpoints is planned: its only plans are nested loops over its
+// arrays with a primary-key probe per workflow, whatever the tables' statistics (a plan cached
+// while saga.workflows was small would otherwise hash-join a scan of the whole table at every
+// checkpoint as it grows). The checkpoint connections have them from the start; a transaction
+// that runs the statement with other work sets them just before (SET LOCAL, to its end).
+const std::vector<std::string> kIndexOnlyPlans = {"enable_seqscan=off", "enable_hashjoin=off",
+                                                  "enable_mergejoin=off"};
+
+void IndexOnlyPlansUntilCommit(pqxx::transaction_base& tx) {
+  std::string sql;
+  for (const std::string& setting : kIndexOnlyPlans)
+    absl::StrAppend(&sql, "SET LOCAL ", setting, ";");
+  tx.exec(sql);
+}
+
 // kWriteCheckpoints for `writes` (no two of the same workflow). Returns, per write, whether its
 // fence held (what it wrote is written); the others wrote nothing.
 std::vector<bool> ExecCheckpoints(pqxx::transaction_base& tx,
@@ -562,6 +580,7 @@ absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence,
                             const std::vector<StepRecord>& steps) {
   if (!PassesPivot(steps)) {
     CheckpointWrite write{.fence = &fence, .steps = &steps};
+    IndexOnlyPlansUntilCommit(tx);
     return ExecCheckpoints(tx, {&write})[0] ? absl::OkStatus() : Fenced(fence);
   }
   StepColumns columns;
@@ -578,6 +597,23 @@ absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence,
 }
 
 }  // namespace
+
+namespace {
+
+PoolOptions CheckpointPoolOptions(const PoolOptions& pool, const WorkflowStoreOptions& options) {
+  PoolOptions out = pool;
+  out.size = options.max_checkpoint_batch > 1 ? 1 : pool.size;
+  out.application_name = pool.application_name + "_checkpoints";
+  out.settings.insert(out.settings.end(), kIndexOnlyPlans.begin(), kIndexOnlyPlans.end());
+  return out;
+}
+
+}  // namespace
+
+PgWorkflowStore::PgWorkflowStore(ConnectionPool* pool, WorkflowStoreOptions options)
+    : pool_(*pool),
+      options_(options),
+      checkpoint_pool_(CheckpointPoolOptions(pool->options(), options)) {}
 
 absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<StepRecord>& steps) {
   if (steps.empty()) return absl::OkStatus();
@@ -622,7 +658,11 @@ absl::Status PgWorkflowStore::WriteCheckpoint(CheckpointWrite& write) {
     }
     writing_ = true;
     batch_mu_.Unlock();
-    WriteBatch(batch);
+    try {
+      WriteBatch(batch);
+    } catch (...) {  // RunTransaction turns database errors into statuses; this is the rest.
+      for (CheckpointWrite* w : batch) w->status = absl::InternalError("checkpoint write failed");
+    }
     batch_mu_.Lock();
     writing_ = false;
     // The writers wake (under the lock) only after this: none of them is touched again.
@@ -632,7 +672,7 @@ absl::Status PgWorkflowStore::WriteCheckpoint(CheckpointWrite& write) {
 
 void PgWorkflowStore::WriteBatch(const std::vector<CheckpointWrite*>& batch) {
   std::vector<bool> held;
-  const absl::Status status = RunTransaction(pool_, {.mode = TxMode::kAutocommit},
+  const absl::Status status = RunTransaction(checkpoint_pool_, {.mode = TxMode::kAutocommit},
                                              [&](pqxx::transaction_base& tx) -> absl::Status {
                                                held = ExecCheckpoints(tx, batch);
                                                return absl::OkStatus();
@@ -648,9 +688,13 @@ void PgWorkflowStore::WriteBatch(const std::vector<CheckpointWrite*>& batch) {
     }
     return;
   }
-  if (batch.size() > 1 && status.code() != absl::StatusCode::kUnavailable) {
-    // The statement failed and wrote nothing (not a lost connection, whose outcome is
-    // unknown): send each write alone, so that one bad write fails only its own run.
+  // A value the database refused (bad data, a violated constraint: StatusFromDbException) is one
+  // write's: each is sent alone, so that it fails only its own run. Anything else (connection
+  // lost or pool exhausted, deadlock retries spent) would fail them alone just the same.
+  const bool bad_value = status.code() == absl::StatusCode::kInvalidArgument ||
+                         status.code() == absl::StatusCode::kFailedPrecondition ||
+                         status.code() == absl::StatusCode::kAlreadyExists;
+  if (batch.size() > 1 && bad_value) {
     for (CheckpointWrite* write : batch) WriteBatch({write});
     return;
   }
@@ -775,6 +819,7 @@ absl::Status PgWorkflowStore::Finish(
   if (!on_finish) return WriteCheckpoint(write);
   return RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
     OP_RETURN_IF_ERROR(on_finish(tx, info));
+    IndexOnlyPlansUntilCommit(tx);
     return ExecCheckpoints(tx, {&write})[0] ? absl::OkStatus() : Fenced(fence);
   });
 }

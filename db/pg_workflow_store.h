@@ -106,9 +106,10 @@ struct CheckpointWrite;
 
 class PgWorkflowStore {
  public:
-  // `pool` must outlive the store and point at a database migrated to the `saga` schema.
-  explicit PgWorkflowStore(ConnectionPool* pool, WorkflowStoreOptions options = {})
-      : pool_(*pool), options_(options) {}
+  // `pool` must outlive the store and point at a database migrated to the `saga` schema. The
+  // store opens its own connections for checkpoint statements (one when they are batched, else
+  // as many as `pool` may), to the same database with the same options.
+  explicit PgWorkflowStore(ConnectionPool* pool, WorkflowStoreOptions options = {});
 
   // Inserts a runnable workflow inside the caller's transaction (so it commits with the business
   // write that starts it) and announces it. Returns false when a workflow with that id exists
@@ -208,6 +209,10 @@ class PgWorkflowStore {
 
   ConnectionPool& pool_;
   const WorkflowStoreOptions options_;
+  // Connections that plan with index access only (no sequential scan, hash or merge join): the
+  // checkpoint statement joins its arrays to saga.workflows, and a plan cached while the table
+  // was small would otherwise scan it whole at every checkpoint as it grows.
+  ConnectionPool checkpoint_pool_;
   mutable absl::Mutex batch_mu_;
   std::deque<CheckpointWrite*> queued_ ABSL_GUARDED_BY(batch_mu_);
   bool writing_ ABSL_GUARDED_BY(batch_mu_) = false;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace order_platform::db {
 namespace {
@@ -16,13 +17,24 @@ std::string WithOptions(const PoolOptions& options) {
   const int64_t timeout_s = std::max<int64_t>(2, absl::ToInt64Seconds(options.connect_timeout));
   const bool uri = absl::StartsWith(options.dsn, "postgresql://") ||
                    absl::StartsWith(options.dsn, "postgres://");
+  std::string settings;
+  for (const std::string& setting : options.settings) {
+    absl::StrAppend(&settings, settings.empty() ? "" : " ", "-c ", setting);
+  }
   std::string out = options.dsn;
   if (uri) {
     absl::StrAppend(&out, absl::StrContains(out, "?") ? "&" : "?", "connect_timeout=", timeout_s,
                     "&application_name=", options.application_name);
+    if (!settings.empty()) {
+      absl::StrAppend(
+          &out, "&options=",
+          absl::StrReplaceAll(
+              settings, {{"%", "%25"}, {" ", "%20"}, {"=", "%3D"}, {"&", "%26"}, {"#", "%23"}}));
+    }
   } else {
     absl::StrAppend(&out, " connect_timeout=", timeout_s,
                     " application_name=", options.application_name);
+    if (!settings.empty()) absl::StrAppend(&out, " options='", settings, "'");
   }
   return out;
 }

@@ -30,6 +30,9 @@ struct PoolOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   // Reported in pg_stat_activity.
   std::string application_name = "order_platform";
+  // Run-time settings of every connection of this pool ("name=value", e.g.
+  // "enable_seqscan=off"), sent at connect as libpq's `options` ("-c name=value ...").
+  std::vector<std::string> settings = {};
   // Told about checkouts, statements and errors on this pool (db/observer.h); not owned, must
   // outlive the pool. nullptr: nothing is reported.
   DbObserver* observer = nullptr;

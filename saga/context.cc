@@ -103,6 +103,13 @@ absl::Status WorkflowContext::Persist(absl::Status write) {
     stop_status_ = write.ok() ? absl::AbortedError("lease lost") : write;
     return stop_status_;
   }
+  if (!write.ok() && !db::IsCancelRequested(write)) {
+    // Not the step's outcome but the engine's own write: the run stops here (every later step
+    // returns this too) and the workflow runs again from what was written.
+    store_failed_ = true;
+    stop_status_ = write;
+    return stop_status_;
+  }
   return write;
 }
 

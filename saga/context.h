@@ -105,6 +105,11 @@ class WorkflowContext {
   // Outcome flags the engine reads after the function returns.
   bool suspended() const { return suspended_; }
   bool fenced() const { return fenced_; }
+  // The engine's own write failed (database unreachable, pool exhausted, ...): the run stopped,
+  // and the workflow must run again from its checkpoints; no step failed.
+  bool store_failed() const { return store_failed_; }
+  // Why the run stopped (OK while it has not).
+  absl::Status stop_status() const { return stop_status_; }
   bool cancelled() const { return cancelled_; }
   bool nondeterministic() const { return nondeterministic_; }
   bool past_pivot() const { return past_pivot_; }
@@ -143,6 +148,7 @@ class WorkflowContext {
   bool past_pivot_ = false;
   bool suspended_ = false;
   bool fenced_ = false;
+  bool store_failed_ = false;
   bool cancelled_ = false;
   bool nondeterministic_ = false;
   absl::Status stop_status_;

@@ -15,6 +15,9 @@
 namespace order_platform::saga {
 namespace {
 
+// How long a run that could not write a checkpoint waits before the workflow runs again.
+constexpr absl::Duration kCheckpointFailurePause = absl::Seconds(1);
+
 std::string DefaultOwner() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -414,6 +417,17 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
 
   if (context.fenced()) {
     LogWorkflow(LogLevel::kWarning, "run stopped: lease lost", workflow.id);
+    return;
+  }
+  if (context.store_failed()) {
+    // A checkpoint was not written (or its outcome is unknown): no step failed, so nothing is
+    // compensated. The workflow runs again from its checkpoints after a pause, here or
+    // elsewhere; if even the release fails, its lease expires and another worker takes it.
+    LogWorkflow(LogLevel::kWarning, "run stopped: a checkpoint could not be written", workflow.id,
+                std::string(context.stop_status().message()));
+    if (store_.Suspend(fence, WorkflowStatus::kRunning, kCheckpointFailurePause).ok()) {
+      ScheduleLocalWake(kCheckpointFailurePause);
+    }
     return;
   }
   if (context.suspended()) {

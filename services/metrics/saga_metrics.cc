@@ -123,13 +123,14 @@ class SagaMetrics::StoreCollector final : public prometheus::Collectable {
     }
     // The checkpoint statements are counted in memory: read at every scrape.
     const db::CheckpointBatchStats checkpoints = store_->CheckpointStats();
-    AddSingleSample(
-        out, "order_platform_workflow_checkpoint_statements_total",
-        "Statements that wrote workflow checkpoints (steps, ends) for several workflows at "
-        "once; checkpoints_total / this is the mean batch.",
-        prometheus::MetricType::Counter, static_cast<double>(checkpoints.statements));
+    AddSingleSample(out, "order_platform_workflow_checkpoint_statements_total",
+                    "Statements sent to write workflow checkpoints (step outcomes, obligations, "
+                    "ends without a business write), each carrying those of one or more "
+                    "workflows; checkpoints_total / this is the mean batch.",
+                    prometheus::MetricType::Counter, static_cast<double>(checkpoints.statements));
     AddSingleSample(out, "order_platform_workflow_checkpoints_total",
-                    "Workflow checkpoints written by those statements.",
+                    "Workflow checkpoints carried by the statements that succeeded (a fenced "
+                    "one, which wrote nothing, included).",
                     prometheus::MetricType::Counter, static_cast<double>(checkpoints.checkpoints));
     AddSingleSample(
         out, "order_platform_workflow_checkpoints_queued",

@@ -1046,7 +1046,8 @@ TEST_F(OrderSagaTest, CancelAcceptedWhileAuthorizeIsInFlightIsNotLostAtThePivot)
 // The tables that grow with every order. The statements the sagas run must find their rows
 // through indexes however large these get; a statement that scans one of them sequentially costs
 // more with every order placed (it happened: an OR across two unique columns made every Reserve
-// read the whole reservations table while it was young, and prepared statements kept the plan).
+// read the whole reservations table while it was young, and prepared statements kept the plan;
+// and the checkpoint statement of several workflows hash-joined a scan of every workflow).
 constexpr const char* kGrowingTables[] = {"orders.orders",          "orders.order_items",
                                           "inventory.reservations", "inventory.reservation_items",
                                           "payments.payments",      "payments.operations",

@@ -1,11 +1,11 @@
 // The connection pool and transaction runner against PostgreSQL: bounded size, checkout timeout,
 // error translation, retry of serialization failures, and replacement of broken connections.
 #include <atomic>
+#include <pqxx/pqxx>
 #include <thread>
 #include <vector>
 
-#include <pqxx/pqxx>
-
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "db/pool.h"
@@ -53,6 +53,27 @@ TEST_F(PoolTest, NeverOpensMoreThanItsSize) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_LE(pool.Stats().connects, 3);
   EXPECT_EQ(pool.Stats().in_use, 0);
+}
+
+TEST_F(PoolTest, SettingsApplyToEveryConnectionInBothDsnForms) {
+  // The test DSN is a URI; the same database in key=value form too.
+  const std::string uri = *dsn_;
+  std::string keyvalue;
+  {
+    pqxx::connection conn(uri);
+    keyvalue = absl::StrCat("host=", conn.hostname(), " port=", conn.port(),
+                            " dbname=", conn.dbname(), " user=", conn.username());
+  }
+  for (const std::string& dsn : {uri, keyvalue}) {
+    ConnectionPool pool(
+        PoolOptions{.dsn = dsn, .size = 2, .settings = {"enable_seqscan=off", "work_mem=8MB"}});
+    absl::Status s = RunTransaction(pool, {}, [&](pqxx::transaction_base& tx) {
+      EXPECT_EQ(tx.exec1("SHOW enable_seqscan")[0].as<std::string>(), "off") << dsn;
+      EXPECT_EQ(tx.exec1("SHOW work_mem")[0].as<std::string>(), "8MB") << dsn;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s << " " << dsn;
+  }
 }
 
 TEST_F(PoolTest, FullPoolTimesOutWithResourceExhausted) {

@@ -675,8 +675,8 @@ class CheckpointBatchTest : public SagaEngineTest {
       pqxx::connection conn(dsn_);
       pqxx::nontransaction tx(conn);
       return tx.exec1(
-                   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                   " AND query LIKE '%saga.workflows%'")[0]
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND wait_event_type = 'Lock' AND query LIKE '%saga.workflows%'")[0]
                  .as<int>() == 1;
     });
     for (size_t i = 1; i < writes.size(); ++i) {
@@ -791,26 +791,64 @@ TEST_F(CheckpointBatchTest, AStatementThatFailsIsRetriedWriteByWriteSoOnlyTheBad
   EXPECT_EQ(finished->status, WorkflowStatus::kCompleted);
 }
 
-TEST_F(SagaEngineTest, CheckpointsWrittenOneByOneWhenBatchingIsOff) {
+TEST_F(CheckpointBatchTest, WithBatchingOffAWriteDoesNotWaitForAStatementInFlight) {
   db::PgWorkflowStore store(pool_.get(), {.max_checkpoint_batch = 1});
-  ASSERT_TRUE(
-      *store.Start({.type = "Toy", .id = "solo", .owner = "worker-a", .lease = absl::Minutes(5)}));
-  const db::Fence fence{"solo", "worker-a", 1};
-  StepRecord step;
-  step.seq = 1;
-  step.name = "only";
-  step.status = StepStatus::kSucceeded;
-  ASSERT_TRUE(store.WriteSteps(fence, {step}).ok());
-  ASSERT_TRUE(store.Finish(fence, {.status = WorkflowStatus::kCompleted}, "r", nullptr).ok());
-  EXPECT_TRUE(db::IsFenced(store.WriteSteps(fence, {step})));
+  pqxx::connection locker(dsn_);
+  pqxx::work lock(locker);
+  lock.exec("SELECT 1 FROM saga.workflows WHERE id = 'cp-0' FOR UPDATE");
+  absl::Status held;
+  std::thread first([&] { held = store.WriteSteps(fences_[0], {Step(1, StepStatus::kRunning)}); });
+  absl::Notification second_done;
+  absl::Status second;
+  std::thread other([&] {
+    second = store.WriteSteps(fences_[1], {Step(1, StepStatus::kSucceeded)});
+    second_done.Notify();
+  });
+  // Written on a connection of its own while the first still waits for the lock.
+  EXPECT_TRUE(second_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  lock.abort();
+  first.join();
+  other.join();
+  EXPECT_TRUE(held.ok()) << held;
+  EXPECT_TRUE(second.ok()) << second;
   const db::CheckpointBatchStats stats = store.CheckpointStats();
-  EXPECT_EQ(stats.statements, 3);
-  EXPECT_EQ(stats.checkpoints, 3);
-  absl::StatusOr<WorkflowRecord> w = store.Get("solo", true);
-  ASSERT_TRUE(w.ok());
-  EXPECT_EQ(w->status, WorkflowStatus::kCompleted);
-  EXPECT_EQ(w->result, "r");
-  EXPECT_EQ(w->steps.size(), 1u);
+  EXPECT_EQ(stats.statements, 2);
+  EXPECT_EQ(stats.checkpoints, 2);
+  EXPECT_EQ(stats.queued, 0);
+}
+
+// A checkpoint the database refuses for a reason of its own (here an injected error on step
+// "sb"'s row, twice) is not the step's failure: the run stops, nothing is compensated, and the
+// workflow runs again from its checkpoints until it completes.
+TEST_F(SagaEngineTest, ACheckpointTheDatabaseFailsToWriteStopsTheRunButCompensatesNothing) {
+  {
+    pqxx::connection conn(dsn_);
+    pqxx::work tx(conn);
+    tx.exec("CREATE SEQUENCE checkpoint_failures");
+    tx.exec(
+        "CREATE FUNCTION fail_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        "  IF NEW.workflow_id = 'wf-store-fails' AND NEW.name = 'sb'"
+        "     AND nextval('checkpoint_failures') <= 2 THEN"
+        "    RAISE EXCEPTION 'injected checkpoint failure' USING ERRCODE = 'XX000';"
+        "  END IF;"
+        "  RETURN NEW; END $$");
+    tx.exec(
+        "CREATE TRIGGER fail_checkpoint BEFORE INSERT ON saga.steps FOR EACH ROW"
+        " EXECUTE FUNCTION fail_checkpoint()");
+    tx.commit();
+  }
+  Engine& engine = NewEngine();
+  StartToy(engine, "wf-store-fails", "abc");
+  WorkflowRecord w = AwaitSettled("wf-store-fails");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted) << w.status_reason;
+  EXPECT_EQ(w.result, "abc");
+  EXPECT_TRUE(UndoOrder().empty());
+  for (const char* step : {"sa", "sb", "sc"}) {
+    EXPECT_GE(ledger_.Count(absl::StrCat("wf-store-fails/", step)), 1) << step;
+  }
+  pqxx::connection conn(dsn_);
+  pqxx::nontransaction tx(conn);
+  EXPECT_GE(tx.exec1("SELECT last_value FROM checkpoint_failures")[0].as<int>(), 3);
 }
 
 TEST_F(SagaEngineTest, SeveralEnginesShareTheLoadAndRunEachWorkflowOnce) {
