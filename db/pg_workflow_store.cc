@@ -605,6 +605,8 @@ PoolOptions CheckpointPoolOptions(const PoolOptions& pool, const WorkflowStoreOp
   out.size = options.max_checkpoint_batch > 1 ? 1 : pool.size;
   out.application_name = pool.application_name + "_checkpoints";
   out.settings.insert(out.settings.end(), kIndexOnlyPlans.begin(), kIndexOnlyPlans.end());
+  out.settings.push_back(
+      absl::StrCat("lock_timeout=", absl::ToInt64Milliseconds(options.checkpoint_lock_timeout)));
   return out;
 }
 

@@ -91,6 +91,11 @@ struct WorkflowStoreOptions {
   // statement costs PostgreSQL much more than one more row in it. 1: each checkpoint is a
   // statement of its own, sent at once.
   int max_checkpoint_batch = 64;
+  // How long a checkpoint statement waits for a workflow row another transaction holds locked
+  // (an open operator transaction, say) before it fails: one statement in flight carries every
+  // workflow's checkpoint, so one held row must not stall them all for longer. Its writers stop
+  // their runs, and the workflows run again a second later.
+  absl::Duration checkpoint_lock_timeout = absl::Seconds(5);
 };
 
 // Checkpoint statements sent since the store was made, the checkpoints written by them, and

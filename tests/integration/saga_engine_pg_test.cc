@@ -791,6 +791,31 @@ TEST_F(CheckpointBatchTest, AStatementThatFailsIsRetriedWriteByWriteSoOnlyTheBad
   EXPECT_EQ(finished->status, WorkflowStatus::kCompleted);
 }
 
+TEST_F(CheckpointBatchTest, AWorkflowRowHeldLockedFailsTheStatementAfterTheLockTimeout) {
+  db::PgWorkflowStore store(pool_.get(), {.checkpoint_lock_timeout = absl::Milliseconds(200)});
+  pqxx::connection locker(dsn_);
+  pqxx::work lock(locker);
+  lock.exec("SELECT 1 FROM saga.workflows WHERE id = 'cp-0' FOR UPDATE");
+  absl::Status held;
+  absl::Notification gave_up;
+  std::thread writer([&] {
+    held = store.WriteSteps(fences_[0], {Step(1, StepStatus::kRunning)});
+    gave_up.Notify();
+  });
+  // Well before the lock is released (after the wait, so a write that waits for it ends too).
+  EXPECT_TRUE(gave_up.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  if (gave_up.HasBeenNotified()) {
+    EXPECT_FALSE(held.ok());
+    EXPECT_FALSE(db::IsFenced(held)) << held;
+    // The others are not held up.
+    EXPECT_TRUE(store.WriteSteps(fences_[1], {Step(1, StepStatus::kSucceeded)}).ok());
+  }
+  lock.abort();
+  writer.join();
+  // The one held is written once its row is free.
+  EXPECT_TRUE(store.WriteSteps(fences_[0], {Step(1, StepStatus::kRunning)}).ok());
+}
+
 TEST_F(CheckpointBatchTest, WithBatchingOffAWriteDoesNotWaitForAStatementInFlight) {
   db::PgWorkflowStore store(pool_.get(), {.max_checkpoint_batch = 1});
   pqxx::connection locker(dsn_);
