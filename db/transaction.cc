@@ -119,6 +119,8 @@ absl::Status StatusFromDbException(bool* connection_lost) {
     const std::string state = e.sqlstate();
     const std::string msg = Trimmed(e.what());
     const std::string cls = state.substr(0, 2);
+    // A statement timeout or a cancel (57014) ended the statement, not the connection.
+    if (state == "57014") return WithSqlState(absl::DeadlineExceededError(msg), state);
     if (cls == "08" || cls == "57" || state == "25006") {  // Connection, shutdown, read-only.
       *connection_lost = cls != "25";
       return WithSqlState(absl::UnavailableError(absl::StrCat("database unavailable: ", msg)),
@@ -133,7 +135,6 @@ absl::Status StatusFromDbException(bool* connection_lost) {
     }
     if (cls == "22") return WithSqlState(absl::InvalidArgumentError(msg), state);
     if (cls == "53") return WithSqlState(absl::UnavailableError(msg), state);
-    if (state == "57014") return WithSqlState(absl::DeadlineExceededError(msg), state);
     return WithSqlState(absl::InternalError(absl::StrCat("database error: ", msg)), state);
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("database client error: ", Trimmed(e.what())));

@@ -99,7 +99,8 @@ absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
                             absl::FunctionRef<absl::Status(pqxx::transaction_base&)> fn);
 
 // Translates the exception being handled (call only inside a catch block) to a status:
-// connection loss -> UNAVAILABLE, serialization failure/deadlock -> ABORTED,
+// connection loss -> UNAVAILABLE, statement timeout or cancel -> DEADLINE_EXCEEDED (the
+// connection stays usable), serialization failure/deadlock -> ABORTED,
 // unique violation -> ALREADY_EXISTS, check/foreign-key violation -> FAILED_PRECONDITION,
 // bad data -> INVALID_ARGUMENT, anything else -> INTERNAL. Sets *connection_lost when the
 // connection can no longer be used.

@@ -125,6 +125,21 @@ TEST_F(PoolTest, ConstraintViolationsMapToPreciseCodes) {
   EXPECT_EQ(syntax.code(), absl::StatusCode::kInternal) << syntax;
 }
 
+TEST_F(PoolTest, AStatementTimeoutIsDeadlineExceededAndKeepsTheConnection) {
+  ConnectionPool pool(PoolOptions{.dsn = *dsn_, .size = 1, .settings = {"statement_timeout=50"}});
+  absl::Status timed_out = RunTransaction(pool, {}, [](pqxx::transaction_base& tx) {
+    tx.exec("SELECT pg_sleep(5)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(timed_out.code(), absl::StatusCode::kDeadlineExceeded) << timed_out;
+  EXPECT_EQ(pool.Stats().broken, 0);
+  EXPECT_TRUE(RunTransaction(pool, {}, [](pqxx::transaction_base& tx) {
+                tx.exec("SELECT 1");
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(pool.Stats().connects, 1);
+}
+
 TEST_F(PoolTest, ErrorFromTheUnitRollsBack) {
   ConnectionPool pool(PoolOptions{.dsn = *dsn_, .size = 2});
   absl::Status s = RunTransaction(pool, {}, [](pqxx::transaction_base& tx) {
