@@ -791,6 +791,47 @@ TEST_F(CheckpointBatchTest, AStatementThatFailsIsRetriedWriteByWriteSoOnlyTheBad
   EXPECT_EQ(finished->status, WorkflowStatus::kCompleted);
 }
 
+// The checkpoint statement's plan is cached on its connection when it first runs. Made while
+// saga.workflows was small, a plan that joins the arrays to the table by hashing scans all of it;
+// once the table has grown, every checkpoint would read every workflow.
+TEST_F(CheckpointBatchTest, APlanCachedWhileTheTableWasSmallStillProbesTheIndexOnceItGrew) {
+  pqxx::connection admin(dsn_);
+  pqxx::nontransaction tx(admin);
+  const auto add_workflows = [&](const std::string& prefix, int n) {
+    tx.exec(absl::StrCat("INSERT INTO saga.workflows (id, type, input, status) SELECT '", prefix,
+                         "-' || g, 'Toy', '', 'completed' FROM generate_series(1, ", n, ") g"));
+  };
+  const auto checkpoints = [&](int first_seq, int last_seq) {
+    for (int seq = first_seq; seq <= last_seq; ++seq) {
+      ASSERT_TRUE(store_->WriteSteps(fences_[seq % 5], {Step(seq, StepStatus::kSucceeded)}).ok());
+    }
+  };
+  tx.exec("ALTER TABLE saga.workflows SET (autovacuum_enabled = off)");
+  add_workflows("small", 300);
+  tx.exec("ANALYZE saga.workflows");
+  checkpoints(1, 8);  // Enough for the connection to settle on a generic plan.
+  add_workflows("grown", 30000);
+  checkpoints(9, 20);
+  // Counts reach the statistics when a backend ends: end the store's. Before the growth, the
+  // checkpoints could read at most 8 times the 300-row table; one scan after it reads 30,000.
+  tx.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+      " AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+  for (int i = 0; i < 100 && tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                                      " current_database() AND pid <> pg_backend_pid() AND"
+                                      " backend_type = 'client backend'")[0]
+                                     .as<int>() > 0;
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  tx.exec("SELECT pg_stat_clear_snapshot()");
+  const int64_t read = tx.exec1(
+                             "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relid ="
+                             " 'saga.workflows'::regclass")[0]
+                           .as<int64_t>();
+  EXPECT_LT(read, 30000) << "checkpoints read saga.workflows sequentially";
+}
+
 TEST_F(CheckpointBatchTest, AWorkflowRowHeldLockedFailsTheStatementAfterTheLockTimeout) {
   db::PgWorkflowStore store(pool_.get(), {.checkpoint_lock_timeout = absl::Milliseconds(200)});
   pqxx::connection locker(dsn_);
