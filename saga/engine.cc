@@ -277,12 +277,23 @@ void Engine::HeartbeatLoop() {
       Log(LogLevel::kWarning, "lease heartbeat failed", {{"error", held.status().message()}});
       continue;
     }
+    // A workflow missing from `held` either was taken by another worker (its lease expired) or
+    // was let go by its own run since the ids were read: its end, a suspension or a release
+    // committed, and the run is on its way out of running_. Only the first is a lost lease.
+    std::vector<std::string> taken;
+    for (const std::string& id : ids) {
+      if (held->count(id) > 0) continue;
+      absl::StatusOr<WorkflowRecord> now = store_.Get(id, /*with_steps=*/false);
+      // Gone (a finished workflow deleted) counts as let go; a failed read as taken.
+      if (now.ok() ? !now->owner.empty() : !absl::IsNotFound(now.status())) taken.push_back(id);
+    }
     absl::MutexLock lock(&mu_);
     for (const std::string& id : ids) {
       auto it = running_.find(id);
       if (it == running_.end()) continue;
       auto h = held->find(id);
       if (h == held->end()) {
+        if (std::find(taken.begin(), taken.end(), id) == taken.end()) continue;
         it->second.signals->lease_lost = true;
         LogWorkflow(LogLevel::kWarning, "lease lost; stopping this run", id);
       } else if (h->second.cancel_requested) {
