@@ -934,6 +934,39 @@ TEST_F(SagaEngineTest, SeveralEnginesShareTheLoadAndRunEachWorkflowOnce) {
   }
 }
 
+// Without a finish hook every checkpoint, the ends included, goes through the store's queue:
+// many workflows on many workers, each effect once, every end and step row written.
+TEST_F(SagaEngineTest, ManyWorkflowsWhoseCheckpointsShareStatementsEachCompleteOnce) {
+  WorkflowDefinition def = ToyDefinition();
+  def.on_finish = nullptr;
+  EngineOptions options = Options();
+  options.workers = 12;
+  Engine& engine = NewEngine({std::move(def)}, options);
+  constexpr int kWorkflows = 120;
+  std::vector<std::thread> starters;
+  for (int t = 0; t < 4; ++t) {
+    starters.emplace_back([&, t] {
+      for (int i = t; i < kWorkflows; i += 4) StartToy(engine, absl::StrCat("wf-q-", i), "abcd");
+    });
+  }
+  for (std::thread& t : starters) t.join();
+  for (int i = 0; i < kWorkflows; ++i) {
+    WorkflowRecord w = AwaitSettled(absl::StrCat("wf-q-", i));
+    EXPECT_EQ(w.status, WorkflowStatus::kCompleted) << w.status_reason;
+    EXPECT_EQ(w.result, "abcd");
+    ASSERT_EQ(w.steps.size(), 4u);
+    for (const StepRecord& step : w.steps) EXPECT_EQ(step.status, StepStatus::kSucceeded);
+    for (const char* step : {"sa", "sb", "sc", "sd"}) {
+      EXPECT_EQ(ledger_.Count(absl::StrCat("wf-q-", i, "/", step)), 1) << i << step;
+    }
+  }
+  // 4 obligations and the end per workflow, written in no more statements than that.
+  const db::CheckpointBatchStats stats = store_->CheckpointStats();
+  EXPECT_GE(stats.checkpoints, 5 * kWorkflows);
+  EXPECT_LE(stats.statements, stats.checkpoints);
+  EXPECT_EQ(stats.queued, 0);
+}
+
 TEST_F(SagaEngineTest, ListAndGetShowHistory) {
   Engine& engine = NewEngine();
   for (int i = 0; i < 5; ++i) StartToy(engine, absl::StrCat("wf-list-", i), "ab");
