@@ -151,6 +151,12 @@ bool Engine::IsRunning(const std::string& workflow_id) const {
 void Engine::OfferLease(db::WorkflowStart* start) {
   absl::MutexLock lock(&mu_);
   if (!started_ || stopping_ || static_cast<int>(queue_.size()) >= options_.workers) return;
+  // Work announced and not yet claimed (a claim owed while every worker is busy) goes first:
+  // under a steady stream of starts run here, the workers would never be free for the claim,
+  // and a workflow inserted unowned (when the queue was full, or by another process) would
+  // wait until the stream stopped. Refused, this start is inserted unowned too, and the claims
+  // take them all in next_run_at order.
+  if (poked_) return;
   if (definitions_.find(start->type) == definitions_.end()) return;
   start->owner = options_.owner;
   start->lease = options_.lease;
@@ -217,8 +223,19 @@ void Engine::DispatchLoop() {
       // claim is owed (poked_) and happens as soon as a worker finishes.
       if (next_local_wake_ <= now) next_local_wake_ = absl::InfiniteFuture();
       free_slots = options_.workers - active_;
-      poked_ = free_slots <= 0;
-      if (poked_) continue;
+      if (free_slots <= 0) {
+        // Every worker is busy. Starts run here (Adopt) can keep them so for as long as the
+        // stream of starts lasts, so a claim owed for a poll interval is made anyway, into the
+        // local queue (FIFO, bounded like Adopt's): claimable work waits a poll interval or so,
+        // never until the stream stops.
+        if (owed_since_ == absl::InfiniteFuture()) owed_since_ = now;
+        const int room = options_.workers - static_cast<int>(queue_.size());
+        poked_ = true;
+        if (now - owed_since_ < options_.poll_interval || room <= 0) continue;
+        free_slots = room;
+      }
+      poked_ = false;
+      owed_since_ = absl::InfiniteFuture();
     }
     absl::StatusOr<std::vector<db::ClaimedWorkflow>> claimed =
         store_.Claim(options_.owner, options_.lease, free_slots);

@@ -86,7 +86,8 @@ class Engine {
 
   // Start-and-run: a process that starts a workflow can run it itself without a claim round
   // trip. OfferLease fills in `start`'s owner and lease when this engine runs and has room
-  // (queued work below the worker count); the caller inserts the workflow leased so, and after
+  // (queued work below the worker count, and no claim owed); the caller inserts the workflow
+  // leased so, and after
   // the commit hands it over with Adopt. Unowned starts (no room, or a start that did not
   // commit) are claimed as usual; a lease never adopted (process died) expires and is claimed.
   void OfferLease(db::WorkflowStart* start);
@@ -132,6 +133,8 @@ class Engine {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_local_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // Since when a claim has been owed with every worker busy (InfiniteFuture: none is).
+  absl::Time owed_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::deque<db::ClaimedWorkflow> queue_ ABSL_GUARDED_BY(mu_);
   int active_ ABSL_GUARDED_BY(mu_) = 0;  // Claimed and not yet finished.
   std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);

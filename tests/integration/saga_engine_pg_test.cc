@@ -521,6 +521,44 @@ TEST_F(SagaEngineTest, StartAndRunHandsTheWorkflowToItsStarterWithoutAClaim) {
   EXPECT_EQ(AwaitSettled("wf-unowned", absl::Seconds(10)).status, WorkflowStatus::kCompleted);
 }
 
+// Starts run by their starter (start-and-run) keep every worker busy; a workflow waiting to be
+// claimed must still run soon, not when the stream of starts stops.
+TEST_F(SagaEngineTest, AClaimableWorkflowIsNotStarvedByAStreamOfStartsRunHere) {
+  WorkflowDefinition slow;
+  slow.type = "Slow";
+  slow.run = [](WorkflowContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+    StepOptions options;
+    options.name = "work";
+    return ctx.Step(options, [](const StepCall&) -> absl::StatusOr<std::string> {
+      absl::SleepFor(absl::Milliseconds(20));
+      return std::string("done");
+    });
+  };
+  EngineOptions options = Options();
+  options.workers = 2;
+  Engine& engine = NewEngine({ToyDefinition(), std::move(slow)}, options);
+  std::atomic<bool> stop{false};
+  std::atomic<int> adopted{0};
+  std::thread stream([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      db::WorkflowStart start{"Slow", absl::StrCat("wf-stream-", i), "", ""};
+      engine.OfferLease(&start);
+      if (!start.owner.empty()) ++adopted;
+      ASSERT_TRUE(store_->Start(start).ok());
+      engine.Adopt(start);
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(300));                      // The stream has the workers.
+  ASSERT_TRUE(*store_->Start({"Toy", "wf-waiting", "", "a"}));  // Unowned, as from elsewhere.
+  engine.Poke();                                                // Its NOTIFY.
+  WorkflowRecord w = AwaitSettled("wf-waiting", absl::Seconds(5));
+  stop = true;
+  stream.join();
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_GT(adopted.load(), 0);
+}
+
 TEST_F(SagaEngineTest, ALeaseFromAStarterThatDiedExpiresAndAnotherEngineRunsIt) {
   db::WorkflowStart start{"Toy", "wf-orphan", "", "ab"};
   start.owner = "starter-that-died";
