@@ -596,10 +596,6 @@ absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence,
   return !cancel.empty() && cancel[0][0].as<bool>() ? CancelRequested() : Fenced(fence);
 }
 
-}  // namespace
-
-namespace {
-
 PoolOptions CheckpointPoolOptions(const PoolOptions& pool, const WorkflowStoreOptions& options) {
   PoolOptions out = pool;
   out.size = options.max_checkpoint_batch > 1 ? 1 : pool.size;
@@ -645,16 +641,14 @@ absl::Status PgWorkflowStore::WriteCheckpoint(CheckpointWrite& write) {
     // No statement in flight: this thread sends the next one, with every queued write it can
     // carry (oldest first, one per workflow; the rest wait for the statement after).
     std::vector<CheckpointWrite*> batch;
-    std::vector<const std::string*> ids;
     for (auto it = queued_.begin();
          it != queued_.end() && static_cast<int>(batch.size()) < options_.max_checkpoint_batch;) {
       const std::string& id = (*it)->fence->workflow_id;
-      if (std::any_of(ids.begin(), ids.end(),
-                      [&](const std::string* other) { return *other == id; })) {
+      if (std::any_of(batch.begin(), batch.end(),
+                      [&](const CheckpointWrite* in) { return in->fence->workflow_id == id; })) {
         ++it;
         continue;
       }
-      ids.push_back(&id);
       batch.push_back(*it);
       it = queued_.erase(it);
     }

@@ -16,17 +16,17 @@
 // deterministic way to have a cancel arrive between authorize_payment and the pivot
 // confirm_order, which is what makes the void_payment compensation run against a real,
 // authorized payment.
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <pqxx/pqxx>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -54,6 +54,7 @@
 #include "services/payments/simulated_gateway.h"
 #include "tests/support/counting_gateway.h"
 #include "tests/support/grpc_test_server.h"
+#include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
 namespace order_platform {
@@ -1053,31 +1054,6 @@ constexpr const char* kGrowingTables[] = {"orders.orders",          "orders.orde
                                           "payments.payments",      "payments.operations",
                                           "saga.workflows",         "saga.steps"};
 
-// Rows read by sequential scans of each growing table. A backend reports its counts at most once
-// a second and may keep up to 10 s of them while idle, but always reports them when it exits:
-// so every other connection to the database is ended first (the pool replaces them on its next
-// checkout), and the counts are read once they are all gone.
-std::map<std::string, int64_t> SeqTuplesRead(const std::string& dsn) {
-  pqxx::connection conn(dsn);
-  pqxx::nontransaction tx(conn);
-  const std::string others =
-      " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-      " AND backend_type = 'client backend'";
-  tx.exec("SELECT pg_terminate_backend(pid)" + others);
-  const absl::Time give_up = absl::Now() + absl::Seconds(20);
-  while (tx.exec("SELECT count(*)" + others)[0][0].as<int>() > 0 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  EXPECT_EQ(tx.exec("SELECT count(*)" + others)[0][0].as<int>(), 0);
-  tx.exec("SELECT pg_stat_clear_snapshot()");
-  std::map<std::string, int64_t> read;
-  for (const pqxx::row& row :
-       tx.exec("SELECT schemaname || '.' || relname, seq_tup_read FROM pg_stat_user_tables")) {
-    read[row[0].as<std::string>()] = row[1].as<int64_t>();
-  }
-  return read;
-}
-
 TEST_F(OrderSagaTest, SagasReadGrowingTablesOnlyThroughIndexes) {
   constexpr int kSkus = 20;
   constexpr int kThreads = 8;
@@ -1105,7 +1081,7 @@ TEST_F(OrderSagaTest, SagasReadGrowingTablesOnlyThroughIndexes) {
   // saga reads the growing table again and again: about sagas / 2 = 120 times its final size
   // here (the old Reserve read 28,000 rows of a 240-row table). Allowed: 3 times its size.
   StopEngine();
-  const std::map<std::string, int64_t> read = SeqTuplesRead(dsn_);
+  const std::map<std::string, int64_t> read = testing::SeqTuplesRead(dsn_);
   pqxx::connection conn(dsn_);
   pqxx::nontransaction tx(conn);
   for (const char* table : kGrowingTables) {

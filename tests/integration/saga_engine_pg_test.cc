@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "saga/engine.h"
 #include "services/common/errors.h"
+#include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
 namespace order_platform::saga {
@@ -850,23 +851,9 @@ TEST_F(CheckpointBatchTest, APlanCachedWhileTheTableWasSmallStillProbesTheIndexO
   checkpoints(1, 8);  // Enough for the connection to settle on a generic plan.
   add_workflows("grown", 30000);
   checkpoints(9, 20);
-  // Counts reach the statistics when a backend ends: end the store's. Before the growth, the
-  // checkpoints could read at most 8 times the 300-row table; one scan after it reads 30,000.
-  tx.exec(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
-      " AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
-  for (int i = 0; i < 100 && tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                                      " current_database() AND pid <> pg_backend_pid() AND"
-                                      " backend_type = 'client backend'")[0]
-                                     .as<int>() > 0;
-       ++i) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  tx.exec("SELECT pg_stat_clear_snapshot()");
-  const int64_t read = tx.exec1(
-                             "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relid ="
-                             " 'saga.workflows'::regclass")[0]
-                           .as<int64_t>();
+  // Before the growth, the checkpoints could read at most 8 times the 300-row table; one scan
+  // after it reads 30,000.
+  const int64_t read = testing::SeqTuplesRead(dsn_).at("saga.workflows");
   EXPECT_LT(read, 30000) << "checkpoints read saga.workflows sequentially";
 }
 
