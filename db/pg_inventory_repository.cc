@@ -128,93 +128,117 @@ constexpr Statement kSelectReservationOfOrderOrRequest{
     "                                   WHERE x.request_id = $2)])"
     " ORDER BY r.order_id = $1 DESC, r.order_id, i.line_no"};
 
-// The whole of a Reserve that succeeds, in one statement: locks the products of SKUs $4 (text[])
-// in sku order and, only when no reservation of order $1 or with request id $2 exists and every
-// product exists with at least its quantity ($5, int[]) available, inserts the reservation ($3:
-// fingerprint) with its items and raises `reserved` of every product. Returns the reservation's
-// times; no row, and nothing written, otherwise (Reserve then looks for the cause under lock).
+// The whole of the Reserves that succeed, for several orders in one statement. Per order
+// (ordinal n, from 1): $1 order id, $2 request id, $3 fingerprint; per item, in line order: $4
+// its order's ordinal, $5 SKU, $6 quantity. Locks every item's product in sku order (FOR UPDATE,
+// the one lock order every stock change uses) and takes the orders that hold no reservation (by
+// order or request id) and whose every item is available, counting for each SKU the quantities
+// of the orders before it in the statement, as if they all succeed (an order refused only
+// because an earlier one in the statement was short anyway is refused here and decided on its
+// own after). For those it inserts the reservation and its items and raises `reserved` of each
+// product by their total. Returns the ordinals reserved, with the reservation's times; nothing is
+// written for the others. Orders and request ids are distinct within one statement.
 constexpr Statement kReserveIfAvailable{
     "inventory.reserve_if_available",
-    "WITH locked AS MATERIALIZED ("
+    "WITH req AS MATERIALIZED ("
+    "  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY"
+    "    AS r(order_id, request_id, fingerprint, n)"
+    "), item AS MATERIALIZED ("
+    "  SELECT * FROM unnest($4::bigint[], $5::text[], $6::int[]) WITH ORDINALITY"
+    "    AS t(n, sku, quantity, k)"
+    "), locked AS MATERIALIZED ("
     "  SELECT p.sku, p.on_hand - p.reserved AS available FROM inventory.products p"
-    "  WHERE p.sku = ANY($4::text[]) ORDER BY p.sku FOR UPDATE"
-    "), verdict AS ("
-    "  SELECT NOT EXISTS (SELECT 1 FROM inventory.reservations r WHERE r.order_id = $1)"
-    "    AND NOT EXISTS (SELECT 1 FROM inventory.reservations r WHERE r.request_id = $2)"
-    "    AND (SELECT count(*) FROM unnest($4::text[], $5::int[]) AS t(sku, quantity)"
-    "         JOIN locked l ON l.sku = t.sku AND l.available >= t.quantity)"
-    "        = cardinality($4::text[]) AS ok"
+    "  WHERE p.sku = ANY($5::text[]) ORDER BY p.sku FOR UPDATE"
+    "), fresh AS MATERIALIZED ("
+    "  SELECT r.n FROM req r"
+    "  WHERE NOT EXISTS (SELECT 1 FROM inventory.reservations x WHERE x.order_id = r.order_id)"
+    "    AND NOT EXISTS (SELECT 1 FROM inventory.reservations x WHERE x.request_id = r.request_id)"
+    "), demand AS MATERIALIZED ("
+    "  SELECT i.n, l.available,"
+    "    sum(i.quantity) OVER (PARTITION BY i.sku ORDER BY i.n, i.k) AS cumulative"
+    "  FROM item i JOIN fresh f ON f.n = i.n LEFT JOIN locked l ON l.sku = i.sku"
+    "), ok AS MATERIALIZED ("
+    "  SELECT d.n FROM demand d GROUP BY d.n"
+    "  HAVING bool_and(d.available IS NOT NULL AND d.cumulative <= d.available)"
     "), reservation AS ("
     "  INSERT INTO inventory.reservations (order_id, status, request_id, request_fingerprint)"
-    "  SELECT $1, 'held', $2, $3 FROM verdict WHERE verdict.ok"
+    "  SELECT r.order_id, 'held', r.request_id, r.fingerprint FROM req r"
+    "  WHERE r.n IN (SELECT n FROM ok) ORDER BY r.n"
     "  ON CONFLICT DO NOTHING"
     "  RETURNING order_id, created_at, updated_at"
+    "), won AS MATERIALIZED ("
+    "  SELECT r.n, r.order_id, x.created_at, x.updated_at"
+    "  FROM reservation x JOIN req r ON r.order_id = x.order_id"
     "), items AS ("
     "  INSERT INTO inventory.reservation_items (order_id, line_no, sku, quantity)"
-    "  SELECT reservation.order_id, t.n, t.sku, t.quantity FROM reservation,"
-    "    unnest($4::text[], $5::int[]) WITH ORDINALITY AS t(sku, quantity, n)"
+    "  SELECT w.order_id, row_number() OVER (PARTITION BY i.n ORDER BY i.k), i.sku, i.quantity"
+    "  FROM won w JOIN item i ON i.n = w.n"
     "), stock AS ("
     "  UPDATE inventory.products p SET reserved = p.reserved + t.quantity,"
     "    version = p.version + 1, updated_at = now()"
-    "  FROM reservation, unnest($4::text[], $5::int[]) AS t(sku, quantity)"
-    "  WHERE p.sku = ANY($4::text[]) AND p.sku = t.sku"
+    "  FROM (SELECT i.sku, sum(i.quantity) AS quantity FROM won w JOIN item i ON i.n = w.n"
+    "        GROUP BY i.sku) t"
+    "  WHERE p.sku = ANY($5::text[]) AND p.sku = t.sku"
     ") "
-    "SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM reservation"};
+    "SELECT w.n, " OP_EPOCH_US("w.created_at") ", " OP_EPOCH_US("w.updated_at") " FROM won w"};
 
-// Moves the reservation of order $1 from status `from` to `to` and applies `stock_set` (a SET
-// list over products `p` and the reservation's items `i`) to each item's product, in one
-// statement. Locks first, writes after: the reservation row (FOR NO KEY UPDATE: a lock, not yet a
-// new row version, so a concurrent duplicate Reserve's ON CONFLICT check does not wait on it
-// while it holds product locks we want), then its products in sku order (the one lock order
-// every stock change uses, so concurrent changes never deadlock); then the status and the stock.
-// Returns the reservation as OP_RESERVATION_COLUMNS after the move; no row, and nothing written,
-// when the reservation is absent or not in `from`. Products are reached through `sku =
-// ANY(ARRAY(...))`, an index condition whatever the plan: joined to the items alone, a generic
-// plan whose estimate of items per order is stale hash-joins a sequential scan of every product.
-#define OP_SETTLE_RESERVATION(from, to, stock_set)                                        \
-  "WITH held AS MATERIALIZED ("                                                           \
-  "  SELECT order_id FROM inventory.reservations"                                         \
-  "  WHERE order_id = $1 AND status = '" from                                             \
-  "' FOR NO KEY UPDATE"                                                                   \
-  "), items AS MATERIALIZED ("                                                            \
-  "  SELECT sku, quantity FROM inventory.reservation_items"                               \
-  "  WHERE order_id = (SELECT order_id FROM held)"                                        \
-  "), locked AS MATERIALIZED ("                                                           \
-  "  SELECT p.sku FROM inventory.products p"                                              \
-  "  WHERE p.sku = ANY(ARRAY(SELECT sku FROM items)) ORDER BY p.sku FOR UPDATE"           \
-  "), r AS ("                                                                             \
-  "  UPDATE inventory.reservations SET status = '" to                                     \
-  "', version = version + 1,"                                                             \
-  "    updated_at = now()"                                                                \
-  "  WHERE order_id = (SELECT order_id FROM held) AND (SELECT count(*) FROM locked) >= 0" \
-  "  RETURNING order_id, status, request_id, request_fingerprint, version, created_at,"   \
-  "    updated_at"                                                                        \
-  "), stock AS ("                                                                         \
-  "  UPDATE inventory.products p SET " stock_set                                          \
-  ", version = p.version + 1, updated_at = now()"                                         \
-  "  FROM items i"                                                                        \
-  "  WHERE p.sku = ANY(ARRAY(SELECT sku FROM items)) AND p.sku = i.sku"                   \
-  "    AND EXISTS (SELECT 1 FROM r)"                                                      \
-  ") "                                                                                    \
-  "SELECT " OP_RESERVATION_COLUMNS                                                        \
-  " FROM r"                                                                               \
-  " LEFT JOIN inventory.reservation_items i ON i.order_id = r.order_id ORDER BY i.line_no"
+// Moves the reservations of orders $1 (text[], distinct) from status `from` to `to` and applies
+// `stock_set` (a SET list over products `p` and `i`, the reservations' total quantity per SKU)
+// to the products, in one statement. Locks first, writes after: the reservation rows in order id
+// order (FOR NO KEY UPDATE: a lock, not yet a new row version, so a concurrent duplicate
+// Reserve's ON CONFLICT check does not wait on it while it holds product locks we want), then
+// their products in sku order (so concurrent changes never deadlock: reservations before
+// products, each in key order); then the statuses and the stock. Returns the reservations moved,
+// as OP_RESERVATION_COLUMNS after the move; nothing is written for one absent or not in `from`.
+// Products are reached through `sku = ANY(ARRAY(...))`, an index condition whatever the plan:
+// joined to the items alone, a generic plan whose estimate of items per order is stale
+// hash-joins a sequential scan of every product.
+#define OP_SETTLE_RESERVATIONS(from, to, stock_set)                                     \
+  "WITH held AS MATERIALIZED ("                                                         \
+  "  SELECT order_id FROM inventory.reservations"                                       \
+  "  WHERE order_id = ANY($1::text[]) AND status = '" from                              \
+  "' ORDER BY order_id FOR NO KEY UPDATE"                                               \
+  "), items AS MATERIALIZED ("                                                          \
+  "  SELECT sku, sum(quantity) AS quantity FROM inventory.reservation_items"            \
+  "  WHERE order_id = ANY(ARRAY(SELECT order_id FROM held)) GROUP BY sku"               \
+  "), locked AS MATERIALIZED ("                                                         \
+  "  SELECT p.sku FROM inventory.products p"                                            \
+  "  WHERE p.sku = ANY(ARRAY(SELECT sku FROM items)) ORDER BY p.sku FOR UPDATE"         \
+  "), r AS ("                                                                           \
+  "  UPDATE inventory.reservations SET status = '" to                                   \
+  "', version = version + 1,"                                                           \
+  "    updated_at = now()"                                                              \
+  "  WHERE order_id = ANY(ARRAY(SELECT order_id FROM held))"                            \
+  "    AND (SELECT count(*) FROM locked) >= 0"                                          \
+  "  RETURNING order_id, status, request_id, request_fingerprint, version, created_at," \
+  "    updated_at"                                                                      \
+  "), stock AS ("                                                                       \
+  "  UPDATE inventory.products p SET " stock_set                                        \
+  ", version = p.version + 1, updated_at = now()"                                       \
+  "  FROM items i"                                                                      \
+  "  WHERE p.sku = ANY(ARRAY(SELECT sku FROM items)) AND p.sku = i.sku"                 \
+  "    AND EXISTS (SELECT 1 FROM r)"                                                    \
+  ") "                                                                                  \
+  "SELECT " OP_RESERVATION_COLUMNS                                                      \
+  " FROM r"                                                                             \
+  " LEFT JOIN inventory.reservation_items i ON i.order_id = r.order_id"                 \
+  " ORDER BY r.order_id, i.line_no"
 
 // Held -> released: each item's quantity goes back from reserved.
-constexpr Statement kReleaseReservation{
-    "inventory.release_reservation",
-    OP_SETTLE_RESERVATION("held", "released", "reserved = p.reserved - i.quantity")};
+constexpr Statement kReleaseReservations{
+    "inventory.release_reservations",
+    OP_SETTLE_RESERVATIONS("held", "released", "reserved = p.reserved - i.quantity")};
 
 // Held -> committed: each item's quantity leaves both on_hand and reserved.
-constexpr Statement kCommitReservation{
-    "inventory.commit_reservation",
-    OP_SETTLE_RESERVATION("held", "committed",
-                          "reserved = p.reserved - i.quantity, on_hand = p.on_hand - i.quantity")};
+constexpr Statement kCommitReservations{
+    "inventory.commit_reservations",
+    OP_SETTLE_RESERVATIONS("held", "committed",
+                           "reserved = p.reserved - i.quantity, on_hand = p.on_hand - i.quantity")};
 
 // Committed -> returned: each item's quantity goes back onto on_hand (reserved is untouched).
-constexpr Statement kReturnReservation{
-    "inventory.return_reservation",
-    OP_SETTLE_RESERVATION("committed", "returned", "on_hand = p.on_hand + i.quantity")};
+constexpr Statement kReturnReservations{
+    "inventory.return_reservations",
+    OP_SETTLE_RESERVATIONS("committed", "returned", "on_hand = p.on_hand + i.quantity")};
 
 // Maps rows of OP_RESERVATION_COLUMNS (consecutive rows per reservation) to reservations.
 std::vector<Reservation> ReservationsFromRows(const pqxx::result& rows) {
@@ -247,51 +271,48 @@ absl::StatusOr<Reservation> SingleReservation(const pqxx::result& rows,
   return std::move(found.front());
 }
 
-std::string SkuArray(const std::vector<ReservationItem>& items) {
+// The single-order form of kReserveIfAvailable's arguments after the fingerprint: item
+// ordinals (all 1), SKUs, quantities.
+struct ItemArrays {
+  std::vector<int64_t> ordinals;
   std::vector<std::string> skus;
-  skus.reserve(items.size());
-  for (const ReservationItem& item : items) skus.push_back(item.sku);
-  return TextArray(skus);
+  std::vector<int32_t> quantities;
+
+  void Add(int64_t ordinal, const std::vector<ReservationItem>& items) {
+    for (const ReservationItem& item : items) {
+      ordinals.push_back(ordinal);
+      skus.push_back(item.sku);
+      quantities.push_back(item.quantity);
+    }
+  }
+};
+
+}  // namespace
+
+// One order's Reserve inside a kReserveIfAvailable statement.
+struct ReserveWrite {
+  const Reservation* reservation = nullptr;
+  absl::Status status;    // The statement's.
+  bool reserved = false;  // By the statement: the reservation's times follow.
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
+// One order's Release, Commit or Return inside an OP_SETTLE_RESERVATIONS statement.
+struct SettleWrite {
+  std::string order_id;
+  absl::Status status;               // The statement's.
+  std::optional<Reservation> moved;  // By the statement.
+};
+
+namespace {
+
+bool SameOrderOrRequest(const ReserveWrite& a, const ReserveWrite& b) {
+  return a.reservation->order_id == b.reservation->order_id ||
+         a.reservation->request_id == b.reservation->request_id;
 }
 
-// Applies `transition` (Reservation::Release, ::Commit or ::Return) to the reservation of
-// `order_id`, `apply` being the matching statement above. The common case, a reservation in the
-// state `apply` moves it from, is that one statement. Otherwise (absent, already moved, or in a
-// state the transition refuses) the reservation is locked and the domain's transition decides:
-// unchanged, an error, or (created or moved since the first look) `apply` after all.
-absl::StatusOr<Reservation> Settle(ConnectionPool& pool, absl::string_view order_id,
-                                   absl::StatusOr<bool> (Reservation::*transition)(),
-                                   const Statement& apply) {
-  const std::string id(order_id);
-  std::vector<Reservation> moved;
-  // Re-running after a lost connection finds the reservation moved and changes nothing.
-  OP_RETURN_IF_ERROR(RunTransaction(pool, {.mode = TxMode::kAutocommit, .idempotent = true},
-                                    [&](pqxx::transaction_base& tx) -> absl::Status {
-                                      moved = ReservationsFromRows(Exec(tx, apply, id));
-                                      return absl::OkStatus();
-                                    }));
-  if (!moved.empty()) return std::move(moved.front());
-
-  Reservation saved;
-  OP_RETURN_IF_ERROR(RunTransaction(
-      pool, {.mode = TxMode::kReadCommitted, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
-        OP_ASSIGN_OR_RETURN(saved,
-                            SingleReservation(Exec(tx, kSelectReservationForUpdate, id), order_id));
-        const ReservationStatus before = saved.status;
-        OP_ASSIGN_OR_RETURN(const bool changed, (saved.*transition)());
-        if (!changed) return absl::OkStatus();
-        std::vector<Reservation> applied = ReservationsFromRows(Exec(tx, apply, id));
-        if (applied.empty()) {
-          return absl::InternalError(absl::StrCat("reservation for order ", order_id,
-                                                  " is locked but was no longer ",
-                                                  inventory::ReservationStatusName(before)));
-        }
-        saved = std::move(applied.front());
-        return absl::OkStatus();
-      }));
-  return saved;
-}
+bool SameOrder(const SettleWrite& a, const SettleWrite& b) { return a.order_id == b.order_id; }
 
 }  // namespace
 
@@ -381,36 +402,127 @@ absl::StatusOr<std::vector<Product>> PgInventoryRepository::ListProducts(
 
 // ---- reservations ---------------------------------------------------------------------------
 
+PgInventoryRepository::PgInventoryRepository(ConnectionPool* pool,
+                                             InventoryRepositoryOptions options)
+    : pool_(*pool),
+      // One statement in flight per kind (reserve, release, commit, return) when batching.
+      batch_pool_(BatchPoolOptions(pool->options(),
+                                   options.max_batch > 1 ? 4 : pool->options().size,
+                                   "_inventory_batches", options.lock_timeout)),
+      reserves_(
+          options.max_batch,
+          [this](const std::vector<ReserveWrite*>& batch) { SendReserves(batch); },
+          SameOrderOrRequest),
+      releases_(
+          options.max_batch,
+          [this](const std::vector<SettleWrite*>& batch) {
+            SendSettles(kReleaseReservations, batch);
+          },
+          SameOrder),
+      commits_(
+          options.max_batch,
+          [this](const std::vector<SettleWrite*>& batch) {
+            SendSettles(kCommitReservations, batch);
+          },
+          SameOrder),
+      returns_(
+          options.max_batch,
+          [this](const std::vector<SettleWrite*>& batch) {
+            SendSettles(kReturnReservations, batch);
+          },
+          SameOrder) {}
+
+PgInventoryRepository::~PgInventoryRepository() = default;
+
+GroupCommitStats PgInventoryRepository::SettleStats() const {
+  GroupCommitStats total;
+  for (const GroupCommit<SettleWrite>* kind : {&releases_, &commits_, &returns_}) {
+    const GroupCommitStats stats = kind->Stats();
+    total.batches += stats.batches;
+    total.items += stats.items;
+    total.queued += stats.queued;
+  }
+  return total;
+}
+
+void PgInventoryRepository::SendReserves(const std::vector<ReserveWrite*>& batch) {
+  std::vector<std::string> order_ids, request_ids;
+  std::vector<int64_t> fingerprints;
+  ItemArrays items;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Reservation& reservation = *batch[i]->reservation;
+    order_ids.push_back(reservation.order_id);
+    request_ids.push_back(reservation.request_id);
+    fingerprints.push_back(static_cast<int64_t>(reservation.request_fingerprint));
+    items.Add(static_cast<int64_t>(i) + 1, reservation.items);
+  }
+  pqxx::result rows;
+  // Keyed by order and request id: re-running it after a lost connection writes nothing for the
+  // orders it reserved, and they are then decided alone (finding their reservation).
+  const absl::Status status = RunTransaction(
+      batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        rows = Exec(tx, kReserveIfAvailable, TextArray(order_ids), TextArray(request_ids),
+                    IntArray(fingerprints), IntArray(items.ordinals), TextArray(items.skus),
+                    IntArray(items.quantities));
+        return absl::OkStatus();
+      });
+  for (ReserveWrite* write : batch) write->status = status;
+  if (!status.ok()) return;
+  for (const pqxx::row& row : rows) {
+    ReserveWrite& write = *batch.at(row[0].as<int64_t>() - 1);
+    write.reserved = true;
+    write.create_time = TimeFromField(row[1]);
+    write.update_time = TimeFromField(row[2]);
+  }
+}
+
+void PgInventoryRepository::SendSettles(const Statement& apply,
+                                        const std::vector<SettleWrite*>& batch) {
+  std::vector<std::string> order_ids;
+  for (const SettleWrite* write : batch) order_ids.push_back(write->order_id);
+  std::vector<Reservation> moved;
+  // Re-running after a lost connection finds the reservations moved and changes nothing; they
+  // are then decided alone.
+  const absl::Status status =
+      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                     [&](pqxx::transaction_base& tx) -> absl::Status {
+                       moved = ReservationsFromRows(Exec(tx, apply, TextArray(order_ids)));
+                       return absl::OkStatus();
+                     });
+  for (SettleWrite* write : batch) write->status = status;
+  for (Reservation& reservation : moved) {
+    for (SettleWrite* write : batch) {
+      if (write->order_id == reservation.order_id) write->moved = std::move(reservation);
+    }
+  }
+}
+
 absl::StatusOr<inventory::ReserveResult> PgInventoryRepository::Reserve(
     const Reservation& reservation) {
-  std::vector<int32_t> quantities;
-  for (const ReservationItem& item : reservation.items) quantities.push_back(item.quantity);
-  const std::string sku_array = SkuArray(reservation.items);
-  const std::string quantity_array = IntArray(quantities);
   inventory::ReserveResult result;
-  auto created = [&](const pqxx::row& times) {
+  auto created = [&](absl::Time create_time, absl::Time update_time) {
     result.reservation = reservation;
     result.reservation.status = ReservationStatus::kHeld;
     result.reservation.version = 1;
-    result.reservation.create_time = TimeFromField(times[0]);
-    result.reservation.update_time = TimeFromField(times[1]);
+    result.reservation.create_time = create_time;
+    result.reservation.update_time = update_time;
     result.created = true;
   };
-  const auto fingerprint = static_cast<int64_t>(reservation.request_fingerprint);
-  // The common case in one statement. Keyed by order and request id: re-running it after a lost
-  // connection writes nothing, and the transaction below then finds the reservation.
-  pqxx::result fast;
-  OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-                                    [&](pqxx::transaction_base& tx) -> absl::Status {
-                                      fast = Exec(tx, kReserveIfAvailable, reservation.order_id,
-                                                  reservation.request_id, fingerprint, sku_array,
-                                                  quantity_array);
-                                      return absl::OkStatus();
-                                    }));
-  if (!fast.empty()) {
-    created(fast[0]);
+  // The common case: one statement, shared with the other orders reserving at the same time.
+  ReserveWrite write{.reservation = &reservation};
+  reserves_.Submit(write);
+  if (write.reserved) {
+    created(write.create_time, write.update_time);
     return result;
   }
+  // Not reserved by that statement: a replay, a shortage, an unknown SKU, an order refused for
+  // an earlier one's demand in the same statement, or a statement that failed. Decided alone,
+  // under the products' locks, with the domain's rules.
+  ItemArrays items;
+  items.Add(1, reservation.items);
+  const std::string sku_array = TextArray(items.skus);
+  const auto fingerprint = static_cast<int64_t>(reservation.request_fingerprint);
   // The existing reservation of the order or request, if any: the idempotent answer.
   auto find_existing = [&](pqxx::transaction_base& tx) {
     std::vector<Reservation> existing = ReservationsFromRows(
@@ -432,31 +544,68 @@ absl::StatusOr<inventory::ReserveResult> PgInventoryRepository::Reserve(
           if (find_existing(tx)) return absl::OkStatus();
           return stock;
         }
-        pqxx::result inserted = Exec(tx, kReserveIfAvailable, reservation.order_id,
-                                     reservation.request_id, fingerprint, sku_array,
-                                     quantity_array);
+        IndexOnlyPlansUntilCommit(tx);
+        pqxx::result inserted =
+            Exec(tx, kReserveIfAvailable, TextArray({reservation.order_id}),
+                 TextArray({reservation.request_id}), IntArray(std::vector<int64_t>{fingerprint}),
+                 IntArray(items.ordinals), sku_array, IntArray(items.quantities));
         if (inserted.empty()) {
           // Created concurrently since our first look; nothing was written by us.
           if (find_existing(tx)) return absl::OkStatus();
           return absl::InternalError(absl::StrCat("reservation for order ", reservation.order_id,
                                                   " conflicted but cannot be read"));
         }
-        created(inserted[0]);
+        created(TimeFromField(inserted[0][1]), TimeFromField(inserted[0][2]));
         return absl::OkStatus();
       }));
   return result;
 }
 
+absl::StatusOr<Reservation> PgInventoryRepository::Settle(
+    GroupCommit<SettleWrite>& batches, const Statement& apply, absl::string_view order_id,
+    absl::StatusOr<bool> (Reservation::*transition)()) {
+  // The common case, a reservation in the state `apply` moves it from: one statement, shared
+  // with the other orders making the same move at the same time.
+  SettleWrite write{.order_id = std::string(order_id)};
+  batches.Submit(write);
+  if (write.moved) return std::move(*write.moved);
+  // Otherwise (absent, already moved, in a state the transition refuses, or a statement that
+  // failed) the reservation is locked and the domain's transition decides: unchanged, an error,
+  // or (created or moved since the first look) `apply` after all.
+  const std::string ids = TextArray({write.order_id});
+  Reservation saved;
+  OP_RETURN_IF_ERROR(RunTransaction(
+      pool_, {.mode = TxMode::kReadCommitted, .idempotent = true},
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        OP_ASSIGN_OR_RETURN(
+            saved,
+            SingleReservation(Exec(tx, kSelectReservationForUpdate, write.order_id), order_id));
+        const ReservationStatus before = saved.status;
+        OP_ASSIGN_OR_RETURN(const bool changed, (saved.*transition)());
+        if (!changed) return absl::OkStatus();
+        IndexOnlyPlansUntilCommit(tx);
+        std::vector<Reservation> applied = ReservationsFromRows(Exec(tx, apply, ids));
+        if (applied.empty()) {
+          return absl::InternalError(absl::StrCat("reservation for order ", order_id,
+                                                  " is locked but was no longer ",
+                                                  inventory::ReservationStatusName(before)));
+        }
+        saved = std::move(applied.front());
+        return absl::OkStatus();
+      }));
+  return saved;
+}
+
 absl::StatusOr<Reservation> PgInventoryRepository::Release(absl::string_view order_id) {
-  return Settle(pool_, order_id, &Reservation::Release, kReleaseReservation);
+  return Settle(releases_, kReleaseReservations, order_id, &Reservation::Release);
 }
 
 absl::StatusOr<Reservation> PgInventoryRepository::Commit(absl::string_view order_id) {
-  return Settle(pool_, order_id, &Reservation::Commit, kCommitReservation);
+  return Settle(commits_, kCommitReservations, order_id, &Reservation::Commit);
 }
 
 absl::StatusOr<Reservation> PgInventoryRepository::Return(absl::string_view order_id) {
-  return Settle(pool_, order_id, &Reservation::Return, kReturnReservation);
+  return Settle(returns_, kReturnReservations, order_id, &Reservation::Return);
 }
 
 absl::StatusOr<Reservation> PgInventoryRepository::GetReservation(absl::string_view order_id) {

@@ -523,26 +523,10 @@ struct CheckpointWrite {
   std::string end_status;  // Empty: the workflow goes on.
   std::string end_reason;
   std::string end_result;  // Hex.
-  absl::Status status;     // Set once a statement carried the write (done).
-  bool done = false;
+  absl::Status status;     // Set once a statement carried the write.
 };
 
 namespace {
-
-// Settings under which kWriteCheckpoints is planned: its only plans are nested loops over its
-// arrays with a primary-key probe per workflow, whatever the tables' statistics (a plan cached
-// while saga.workflows was small would otherwise hash-join a scan of the whole table at every
-// checkpoint as it grows). The checkpoint connections have them from the start; a transaction
-// that runs the statement with other work sets them just before (SET LOCAL, to its end).
-const std::vector<std::string> kIndexOnlyPlans = {"enable_seqscan=off", "enable_hashjoin=off",
-                                                  "enable_mergejoin=off"};
-
-void IndexOnlyPlansUntilCommit(pqxx::transaction_base& tx) {
-  std::string sql;
-  for (const std::string& setting : kIndexOnlyPlans)
-    absl::StrAppend(&sql, "SET LOCAL ", setting, ";");
-  tx.exec(sql);
-}
 
 // kWriteCheckpoints for `writes` (no two of the same workflow). Returns, per write, whether its
 // fence held (what it wrote is written); the others wrote nothing.
@@ -596,22 +580,20 @@ absl::Status ExecCheckpoint(pqxx::transaction_base& tx, const Fence& fence,
   return !cancel.empty() && cancel[0][0].as<bool>() ? CancelRequested() : Fenced(fence);
 }
 
-PoolOptions CheckpointPoolOptions(const PoolOptions& pool, const WorkflowStoreOptions& options) {
-  PoolOptions out = pool;
-  out.size = options.max_checkpoint_batch > 1 ? 1 : pool.size;
-  out.application_name = pool.application_name + "_checkpoints";
-  out.settings.insert(out.settings.end(), kIndexOnlyPlans.begin(), kIndexOnlyPlans.end());
-  out.settings.push_back(
-      absl::StrCat("lock_timeout=", absl::ToInt64Milliseconds(options.checkpoint_lock_timeout)));
-  return out;
-}
-
 }  // namespace
 
 PgWorkflowStore::PgWorkflowStore(ConnectionPool* pool, WorkflowStoreOptions options)
     : pool_(*pool),
       options_(options),
-      checkpoint_pool_(CheckpointPoolOptions(pool->options(), options)) {}
+      checkpoint_pool_(BatchPoolOptions(pool->options(),
+                                        options.max_checkpoint_batch > 1 ? 1 : pool->options().size,
+                                        "_checkpoints", options.checkpoint_lock_timeout)),
+      checkpoints_(
+          options.max_checkpoint_batch,
+          [this](const std::vector<CheckpointWrite*>& batch) { WriteBatch(batch); },
+          [](const CheckpointWrite& a, const CheckpointWrite& b) {
+            return a.fence->workflow_id == b.fence->workflow_id;
+          }) {}
 
 absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<StepRecord>& steps) {
   if (steps.empty()) return absl::OkStatus();
@@ -626,44 +608,8 @@ absl::Status PgWorkflowStore::WriteSteps(const Fence& fence, const std::vector<S
 }
 
 absl::Status PgWorkflowStore::WriteCheckpoint(CheckpointWrite& write) {
-  if (options_.max_checkpoint_batch <= 1) {
-    WriteBatch({&write});
-    return write.status;
-  }
-  absl::MutexLock lock(&batch_mu_);
-  queued_.push_back(&write);
-  const auto done_or_free = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch_mu_) {
-    return write.done || !writing_;
-  };
-  for (;;) {
-    batch_mu_.Await(absl::Condition(&done_or_free));
-    if (write.done) return write.status;
-    // No statement in flight: this thread sends the next one, with every queued write it can
-    // carry (oldest first, one per workflow; the rest wait for the statement after).
-    std::vector<CheckpointWrite*> batch;
-    for (auto it = queued_.begin();
-         it != queued_.end() && static_cast<int>(batch.size()) < options_.max_checkpoint_batch;) {
-      const std::string& id = (*it)->fence->workflow_id;
-      if (std::any_of(batch.begin(), batch.end(),
-                      [&](const CheckpointWrite* in) { return in->fence->workflow_id == id; })) {
-        ++it;
-        continue;
-      }
-      batch.push_back(*it);
-      it = queued_.erase(it);
-    }
-    writing_ = true;
-    batch_mu_.Unlock();
-    try {
-      WriteBatch(batch);
-    } catch (...) {  // RunTransaction turns database errors into statuses; this is the rest.
-      for (CheckpointWrite* w : batch) w->status = absl::InternalError("checkpoint write failed");
-    }
-    batch_mu_.Lock();
-    writing_ = false;
-    // The writers wake (under the lock) only after this: none of them is touched again.
-    for (CheckpointWrite* w : batch) w->done = true;
-  }
+  checkpoints_.Submit(write);
+  return write.status;
 }
 
 void PgWorkflowStore::WriteBatch(const std::vector<CheckpointWrite*>& batch) {
@@ -674,7 +620,7 @@ void PgWorkflowStore::WriteBatch(const std::vector<CheckpointWrite*>& batch) {
                                                return absl::OkStatus();
                                              });
   {
-    absl::MutexLock lock(&batch_mu_);
+    absl::MutexLock lock(&stats_mu_);
     ++stats_.statements;
     if (status.ok()) stats_.checkpoints += static_cast<int64_t>(batch.size());
   }
@@ -698,9 +644,9 @@ void PgWorkflowStore::WriteBatch(const std::vector<CheckpointWrite*>& batch) {
 }
 
 CheckpointBatchStats PgWorkflowStore::CheckpointStats() const {
-  absl::MutexLock lock(&batch_mu_);
+  absl::MutexLock lock(&stats_mu_);
   CheckpointBatchStats stats = stats_;
-  stats.queued = static_cast<int64_t>(queued_.size());
+  stats.queued = checkpoints_.Stats().queued;
   return stats;
 }
 

@@ -4,7 +4,6 @@
 // paused, stale worker cannot write after another took over. Thread-safe.
 #pragma once
 
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "db/group_commit.h"
 #include "db/pool.h"
 #include "saga/workflow.h"
 #include "services/common/page_token.h"
@@ -205,9 +205,7 @@ class PgWorkflowStore {
   CheckpointBatchStats CheckpointStats() const;
 
  private:
-  // Queues `write` and returns once a checkpoint statement carried it: the caller sends the
-  // statement itself when none is in flight (with everything queued by then), or waits for the
-  // one that takes its write.
+  // Returns once a checkpoint statement carried `write` (checkpoints_).
   absl::Status WriteCheckpoint(CheckpointWrite& write);
   // One statement for `batch`; sets each write's status.
   void WriteBatch(const std::vector<CheckpointWrite*>& batch);
@@ -218,10 +216,10 @@ class PgWorkflowStore {
   // checkpoint statement joins its arrays to saga.workflows, and a plan cached while the table
   // was small would otherwise scan it whole at every checkpoint as it grows.
   ConnectionPool checkpoint_pool_;
-  mutable absl::Mutex batch_mu_;
-  std::deque<CheckpointWrite*> queued_ ABSL_GUARDED_BY(batch_mu_);
-  bool writing_ ABSL_GUARDED_BY(batch_mu_) = false;
-  CheckpointBatchStats stats_ ABSL_GUARDED_BY(batch_mu_);
+  // One workflow's write per statement at most.
+  GroupCommit<CheckpointWrite> checkpoints_;
+  mutable absl::Mutex stats_mu_;
+  CheckpointBatchStats stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace order_platform::db

@@ -206,6 +206,31 @@ absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
   return last;
 }
 
+const std::vector<std::string>& IndexOnlyPlanSettings() {
+  static const auto* const settings = new std::vector<std::string>{
+      "enable_seqscan=off", "enable_hashjoin=off", "enable_mergejoin=off"};
+  return *settings;
+}
+
+void IndexOnlyPlansUntilCommit(pqxx::transaction_base& tx) {
+  std::string sql;
+  for (const std::string& setting : IndexOnlyPlanSettings()) {
+    absl::StrAppend(&sql, "SET LOCAL ", setting, ";");
+  }
+  tx.exec(sql);
+}
+
+PoolOptions BatchPoolOptions(const PoolOptions& pool, int size, absl::string_view suffix,
+                             absl::Duration lock_timeout) {
+  PoolOptions out = pool;
+  out.size = size;
+  out.application_name = absl::StrCat(pool.application_name, suffix);
+  out.settings.insert(out.settings.end(), IndexOnlyPlanSettings().begin(),
+                      IndexOnlyPlanSettings().end());
+  out.settings.push_back(absl::StrCat("lock_timeout=", absl::ToInt64Milliseconds(lock_timeout)));
+  return out;
+}
+
 std::string TextArray(const std::vector<std::string>& values) {
   std::string out = "{";
   for (size_t i = 0; i < values.size(); ++i) {

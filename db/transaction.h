@@ -109,6 +109,23 @@ absl::Status StatusFromDbException(bool* connection_lost);
 // SQLSTATE payload key attached to translated statuses (e.g. "40001").
 inline constexpr absl::string_view kSqlStatePayload = "type.order-platform/sqlstate";
 
+// Planner settings ("name=value") under which a statement that joins parameter arrays to tables
+// is planned only as nested loops with an index probe per array element, whatever the tables'
+// statistics: a generic plan cached while a table was small would otherwise hash-join a scan of
+// the whole table at every execution as it grows. A pool whose connections run only such
+// statements has them from the start (PoolOptions::settings); a transaction that runs one among
+// other work sets them just before (IndexOnlyPlansUntilCommit).
+const std::vector<std::string>& IndexOnlyPlanSettings();
+// SET LOCAL of IndexOnlyPlanSettings() in `tx`, to its end.
+void IndexOnlyPlansUntilCommit(pqxx::transaction_base& tx);
+
+// Options of a pool of `size` connections for batched statements, to the database of `pool`:
+// IndexOnlyPlanSettings() and `lock_timeout`, so that one row held locked elsewhere fails the
+// statement that carries everyone's writes after that long instead of stalling them all.
+// Reported as `pool`'s application name followed by `suffix`.
+PoolOptions BatchPoolOptions(const PoolOptions& pool, int size, absl::string_view suffix,
+                             absl::Duration lock_timeout);
+
 // A PostgreSQL array literal ({"a","b"}) for binding a text[] / uuid[] parameter.
 std::string TextArray(const std::vector<std::string>& values);
 

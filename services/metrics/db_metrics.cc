@@ -87,20 +87,20 @@ class DbMetrics::PoolCollector final : public prometheus::Collectable {
     pools_.emplace_back(database, pool);
   }
 
+  void AddBatches(const std::string& writes, std::function<db::GroupCommitStats()> stats) {
+    absl::MutexLock lock(&mu_);
+    batches_.emplace_back(writes, std::move(stats));
+  }
+
   void Clear() {
     absl::MutexLock lock(&mu_);
     pools_.clear();
+    batches_.clear();
   }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
-    struct Spec {
-      const char* name;
-      const char* help;
-      MetricType type;
-      double (*value)(const db::PoolStats&);
-    };
-    static constexpr Spec kSpecs[] = {
+    static constexpr Spec<db::PoolStats> kPoolSpecs[] = {
         {"order_platform_db_pool_connections_max", "Configured maximum of open connections.",
          MetricType::Gauge, [](const db::PoolStats& s) { return double(s.size); }},
         {"order_platform_db_pool_connections_open", "Open connections, idle or in use.",
@@ -118,36 +118,70 @@ class DbMetrics::PoolCollector final : public prometheus::Collectable {
          "Checkouts that gave up because every connection stayed busy.", MetricType::Counter,
          [](const db::PoolStats& s) { return double(s.checkout_timeouts); }},
     };
-    std::vector<std::pair<std::string, db::PoolStats>> stats;
+    static constexpr Spec<db::GroupCommitStats> kBatchSpecs[] = {
+        {"order_platform_db_batch_statements_total",
+         "Statements sent by a group-commit queue, each carrying the writes of one or more "
+         "callers (those made while the previous one was in flight).",
+         MetricType::Counter, [](const db::GroupCommitStats& s) { return double(s.batches); }},
+        {"order_platform_db_batched_writes_total",
+         "Writes carried by those statements; divided by the statements, the mean batch.",
+         MetricType::Counter, [](const db::GroupCommitStats& s) { return double(s.items); }},
+        {"order_platform_db_batched_writes_queued",
+         "Writes waiting for the statement in flight to end (they go in the next one).",
+         MetricType::Gauge, [](const db::GroupCommitStats& s) { return double(s.queued); }},
+    };
+    std::vector<std::pair<std::string, db::PoolStats>> pools;
+    std::vector<std::pair<std::string, db::GroupCommitStats>> batches;
     {
       absl::MutexLock lock(&mu_);
-      for (const auto& [database, pool] : pools_) stats.emplace_back(database, pool->Stats());
+      for (const auto& [database, pool] : pools_) pools.emplace_back(database, pool->Stats());
+      for (const auto& [writes, read] : batches_) batches.emplace_back(writes, read());
     }
     std::vector<prometheus::MetricFamily> out;
-    if (stats.empty()) return out;
-    for (const Spec& spec : kSpecs) {
+    AddFamilies(kPoolSpecs, "database", pools, out);
+    AddFamilies(kBatchSpecs, "writes", batches, out);
+    return out;
+  }
+
+ private:
+  template <typename Stats>
+  struct Spec {
+    const char* name;
+    const char* help;
+    prometheus::MetricType type;
+    double (*value)(const Stats&);
+  };
+
+  // One family per spec with one sample per row, labelled `label` = the row's name; nothing
+  // when there are no rows.
+  template <typename Stats, size_t N>
+  static void AddFamilies(const Spec<Stats> (&specs)[N], const char* label,
+                          const std::vector<std::pair<std::string, Stats>>& rows,
+                          std::vector<prometheus::MetricFamily>& out) {
+    if (rows.empty()) return;
+    for (const Spec<Stats>& spec : specs) {
       prometheus::MetricFamily family;
       family.name = spec.name;
       family.help = spec.help;
       family.type = spec.type;
-      for (const auto& [database, pool_stats] : stats) {
+      for (const auto& [name, stats] : rows) {
         prometheus::ClientMetric metric;
-        metric.label.push_back({"database", database});
-        if (spec.type == MetricType::Counter) {
-          metric.counter.value = spec.value(pool_stats);
+        metric.label.push_back({label, name});
+        if (spec.type == prometheus::MetricType::Counter) {
+          metric.counter.value = spec.value(stats);
         } else {
-          metric.gauge.value = spec.value(pool_stats);
+          metric.gauge.value = spec.value(stats);
         }
         family.metric.push_back(std::move(metric));
       }
       out.push_back(std::move(family));
     }
-    return out;
   }
 
- private:
   mutable absl::Mutex mu_;
   std::vector<std::pair<std::string, const db::ConnectionPool*>> pools_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::function<db::GroupCommitStats()>>> batches_
+      ABSL_GUARDED_BY(mu_);
 };
 
 DbMetrics::DbMetrics(MetricsRegistry& registry)
@@ -185,6 +219,10 @@ db::DbObserver* DbMetrics::Observer(const std::string& database) {
 
 void DbMetrics::AddPool(const std::string& database, const db::ConnectionPool* pool) {
   pools_->Add(database, pool);
+}
+
+void DbMetrics::AddBatches(const std::string& writes, std::function<db::GroupCommitStats()> stats) {
+  pools_->AddBatches(writes, std::move(stats));
 }
 
 void DbMetrics::SetMigrationVersion(const std::string& schema, int64_t version) {

@@ -14,12 +14,14 @@
 //   db_metrics.SetMigrationVersion("orders", 1);
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "db/group_commit.h"
 #include "db/observer.h"
 #include "db/pool.h"
 #include "services/metrics/metrics_registry.h"
@@ -53,6 +55,10 @@ class DbMetrics {
   // Reports `pool`'s Stats() under database=`database` at every scrape (open, in use, waiting,
   // configured size, connects, broken connections, checkout timeouts).
   void AddPool(const std::string& database, const db::ConnectionPool* pool);
+
+  // Reports the group-commit queue behind `stats` under writes=`writes` at every scrape
+  // (statements sent, writes they carried, writes queued now). Same lifetime rule as AddPool.
+  void AddBatches(const std::string& writes, std::function<db::GroupCommitStats()> stats);
 
   // Sets order_platform_db_migration_version{schema}.
   void SetMigrationVersion(const std::string& schema, int64_t version);

@@ -146,6 +146,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   if (config.max_checkpoint_batch < 1) {
     return InvalidField("max_checkpoint_batch", "must be at least 1");
   }
+  if (config.max_inventory_batch < 1) {
+    return InvalidField("max_inventory_batch", "must be at least 1");
+  }
   if (config.max_workflow_waits < 1) {
     return InvalidField("max_workflow_waits", "must be at least 1");
   }
@@ -235,8 +238,14 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
         std::make_unique<payments::PaymentServiceHandler>(parts.payment_service.get());
   }
   if (urls.count("inventory")) {
-    parts.inventory_repository =
-        std::make_unique<db::PgInventoryRepository>(pool_for("inventory"));
+    parts.inventory_repository = std::make_unique<db::PgInventoryRepository>(
+        pool_for("inventory"),
+        db::InventoryRepositoryOptions{.max_batch = config.max_inventory_batch});
+    db::PgInventoryRepository* inventory = parts.inventory_repository.get();
+    parts.db_metrics.AddBatches("inventory_reserve",
+                                [inventory] { return inventory->ReserveStats(); });
+    parts.db_metrics.AddBatches("inventory_settle",
+                                [inventory] { return inventory->SettleStats(); });
     parts.inventory_service = std::make_unique<inventory::InventoryService>(
         parts.inventory_repository.get(), &parts.business_metrics);
     parts.inventory_handler =

@@ -46,6 +46,8 @@ struct PlatformConfig {
   int coordinator_workers = 16;
   // See db::WorkflowStoreOptions::max_checkpoint_batch.
   int max_checkpoint_batch = 64;
+  // See db::InventoryRepositoryOptions::max_batch.
+  int max_inventory_batch = 64;
   absl::Duration workflow_lease = absl::Seconds(15);
   absl::Duration workflow_retention = absl::Hours(24 * 7);
   // Where the coordinator reaches the participants; empty: this process.

@@ -455,6 +455,17 @@ TEST(MetricsE2eTest, SagaEngineAndOrderOutcomesAreCountedByWorkflowStepAndReason
   EXPECT_GE(statements, 1);
   EXPECT_LE(statements, checkpoints);
   EXPECT_EQ(value("order_platform_workflow_checkpoints_queued", {}), 0);
+  // The inventory's shared statements: three Reserves, one Commit and one Release (the
+  // declined order's compensation), each carried once, in no more statements than writes.
+  for (const auto& [writes, expected] : std::vector<std::pair<std::string, double>>{
+           {"inventory_reserve", 3}, {"inventory_settle", 2}}) {
+    const double sent = value("order_platform_db_batch_statements_total", {{"writes", writes}});
+    EXPECT_EQ(value("order_platform_db_batched_writes_total", {{"writes", writes}}), expected)
+        << writes;
+    EXPECT_GE(sent, 1) << writes;
+    EXPECT_LE(sent, expected) << writes;
+    EXPECT_EQ(value("order_platform_db_batched_writes_queued", {{"writes", writes}}), 0) << writes;
+  }
 
   for (const std::string& id : order_ids) EXPECT_FALSE(absl::StrContains(text, id)) << id;
   EXPECT_FALSE(absl::StrContains(text, "saga-metrics-customer"));
