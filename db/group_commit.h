@@ -10,7 +10,7 @@
 //   - Nothing waits on purpose: at low load a batch is one item, and batches grow only while a
 //     statement is in flight, so their size follows the load.
 //   - Two items for which `conflict(a, b)` holds (two writes of one row, say) never share a batch:
-//     the later one waits for the next.
+//     the later one waits for the next. `conflict` must not throw.
 //   - `send` is called with the batch and must set every item's outcome in the item (its
 //     `absl::Status status` member and whatever else Item carries). An exception it throws fails
 //     every item of the batch with INTERNAL.
@@ -67,9 +67,12 @@ class GroupCommit {
     for (;;) {
       mu_.Await(absl::Condition(&done_or_free));
       if (slot.done) return;
-      // No batch in flight: this thread sends the next one.
+      // No batch in flight: this thread sends the next one. Nothing below throws between taking
+      // items off the queue and marking them done (room is reserved first; Send catches).
       std::vector<Slot*> slots;
       std::vector<Item*> batch;
+      slots.reserve(static_cast<size_t>(max_batch_));
+      batch.reserve(static_cast<size_t>(max_batch_));
       for (auto it = queued_.begin();
            it != queued_.end() && static_cast<int>(batch.size()) < max_batch_;) {
         const Item& next = *(*it)->item;

@@ -135,9 +135,10 @@ constexpr Statement kSelectReservationOfOrderOrRequest{
 // order or request id) and whose every item is available, counting for each SKU the quantities
 // of the orders before it in the statement, as if they all succeed (an order refused only
 // because an earlier one in the statement was short anyway is refused here and decided on its
-// own after). For those it inserts the reservation and its items and raises `reserved` of each
-// product by their total. Returns the ordinals reserved, with the reservation's times; nothing is
-// written for the others. Orders and request ids are distinct within one statement.
+// own after). For those it inserts the reservation and its items (in order id order, so that two
+// statements inserting the same orders never wait on each other's inserts) and raises `reserved`
+// of each product by their total. Returns the ordinals reserved, with the reservation's times;
+// nothing is written for the others. Orders and request ids are distinct within one statement.
 constexpr Statement kReserveIfAvailable{
     "inventory.reserve_if_available",
     "WITH req AS MATERIALIZED ("
@@ -163,7 +164,7 @@ constexpr Statement kReserveIfAvailable{
     "), reservation AS ("
     "  INSERT INTO inventory.reservations (order_id, status, request_id, request_fingerprint)"
     "  SELECT r.order_id, 'held', r.request_id, r.fingerprint FROM req r"
-    "  WHERE r.n IN (SELECT n FROM ok) ORDER BY r.n"
+    "  WHERE r.n IN (SELECT n FROM ok) ORDER BY r.order_id"
     "  ON CONFLICT DO NOTHING"
     "  RETURNING order_id, created_at, updated_at"
     "), won AS MATERIALIZED ("
@@ -491,6 +492,7 @@ void PgInventoryRepository::SendSettles(const Statement& apply,
                        return absl::OkStatus();
                      });
   for (SettleWrite* write : batch) write->status = status;
+  if (!status.ok()) return;
   for (Reservation& reservation : moved) {
     for (SettleWrite* write : batch) {
       if (write->order_id == reservation.order_id) write->moved = std::move(reservation);

@@ -64,6 +64,8 @@ class PgInventoryRepository final : public inventory::InventoryRepository {
   // The batched statements sent: Reserves; Releases, Commits and Returns together.
   GroupCommitStats ReserveStats() const { return reserves_.Stats(); }
   GroupCommitStats SettleStats() const;
+  // The connections of the batched statements (for pool metrics).
+  const ConnectionPool& batch_pool() const { return batch_pool_; }
 
  private:
   void SendReserves(const std::vector<ReserveWrite*>& batch);

@@ -203,6 +203,8 @@ class PgWorkflowStore {
   absl::StatusOr<int64_t> DeleteFinished(absl::Duration retention, int limit);
 
   CheckpointBatchStats CheckpointStats() const;
+  // The connections of the checkpoint statements (for pool metrics).
+  const ConnectionPool& checkpoint_pool() const { return checkpoint_pool_; }
 
  private:
   // Returns once a checkpoint statement carried `write` (checkpoints_).

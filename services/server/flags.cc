@@ -32,7 +32,7 @@ ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "Prometheus metrics HTTP address (host:port), served at /metrics; empty disables.");
 ABSL_FLAG(bool, coordinator, true,
           "Run the saga coordinator in this process (only where the orders service runs).");
-ABSL_FLAG(int, coordinator_workers, 16, "Workflows the coordinator runs at once.");
+ABSL_FLAG(int, coordinator_workers, 64, "Workflows the coordinator runs at once.");
 ABSL_FLAG(int, max_checkpoint_batch, 64,
           "Checkpoints of different workflows written together in one statement at most (they "
           "are batched while a previous one is in flight); 1 writes each on its own.");

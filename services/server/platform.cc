@@ -196,10 +196,12 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
 
     // CreateOrder starts each order's PlaceOrder workflow in the order's own statement;
     // cancellations go through the workflows. The coordinator gets its own pool so workflow
-    // bookkeeping never waits behind client requests.
+    // bookkeeping never waits behind client requests. A worker holds one of its connections only
+    // for a short engine write or a local step's transaction (checkpoints have their own
+    // connection, participants are called over gRPC), so it need not grow with the workers.
     db::PoolOptions workflow_pool_options;
     workflow_pool_options.dsn = urls.at("orders");
-    workflow_pool_options.size = std::max(4, config.coordinator_workers + 4);
+    workflow_pool_options.size = std::clamp(config.coordinator_workers + 4, 4, 32);
     workflow_pool_options.checkout_timeout = config.pool_checkout_timeout;
     workflow_pool_options.application_name = "order_platform_saga";
     workflow_pool_options.observer = parts.db_metrics.Observer("saga");
@@ -208,6 +210,7 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
     parts.workflow_store = std::make_unique<db::PgWorkflowStore>(
         parts.workflow_pool.get(),
         db::WorkflowStoreOptions{.max_checkpoint_batch = config.max_checkpoint_batch});
+    parts.db_metrics.AddPool("saga_checkpoints", &parts.workflow_store->checkpoint_pool());
     Platform* self = platform.get();
     auto poke = [self] { self->PokeCoordinator(); };
     // Each new order's PlaceOrder workflow is inserted leased to this process's coordinator
@@ -242,6 +245,7 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
         pool_for("inventory"),
         db::InventoryRepositoryOptions{.max_batch = config.max_inventory_batch});
     db::PgInventoryRepository* inventory = parts.inventory_repository.get();
+    parts.db_metrics.AddPool("inventory_batches", &inventory->batch_pool());
     parts.db_metrics.AddBatches("inventory_reserve",
                                 [inventory] { return inventory->ReserveStats(); });
     parts.db_metrics.AddBatches("inventory_settle",

@@ -43,7 +43,7 @@ struct PlatformConfig {
   // Saga coordinator: runs in a process that runs the orders service (it shares the orders
   // database, where CreateOrder starts each order's workflow).
   bool coordinator = true;
-  int coordinator_workers = 16;
+  int coordinator_workers = 64;
   // See db::WorkflowStoreOptions::max_checkpoint_batch.
   int max_checkpoint_batch = 64;
   // See db::InventoryRepositoryOptions::max_batch.

@@ -48,7 +48,7 @@
 #   BENCH_SAGA_PGBENCH_CLIENTS    pgbench clients of the saga ceilings (default BENCH_CLIENTS)
 #   BENCH_SAGA_SQL=1          0: skip the saga SQL floor (place_order_sql.pgbench, "saga_sql" row)
 #   BENCH_SAGA_SKUS=1000      catalog the orders draw their 3 SKUs from (seeded by the tool)
-#   BENCH_COORDINATOR_WORKERS the server's --coordinator_workers (default: the server's, 16)
+#   BENCH_COORDINATOR_WORKERS the server's --coordinator_workers (default: the server's, 64)
 #   BENCH_SAGA_BUSINESS_TX=8  business transactions per saga (see README.md), used for the
 #                             engine overhead when pg_stat_statements is not available
 #   BENCH_PGSS=1              private cluster: load pg_stat_statements (restarts PostgreSQL

@@ -94,7 +94,11 @@ TEST(InventorySchemaTest, MigrationDownThenUpRestoresWorkingSchema) {
 // order is theirs), and lets go.
 class InventoryBatchTest : public ::testing::Test {
  protected:
-  explicit InventoryBatchTest(db::InventoryRepositoryOptions options = {}) : env_(options) {}
+  // A first statement must wait on the held lock for as long as the test needs to queue the
+  // others behind it, however loaded the machine: the lock timeout is long here.
+  explicit InventoryBatchTest(
+      db::InventoryRepositoryOptions options = {.lock_timeout = absl::Minutes(1)})
+      : env_(options) {}
 
   void Upsert(const std::string& sku, int64_t on_hand) {
     ASSERT_TRUE(env_.repository().UpsertProduct(SampleProduct(sku, on_hand), 0).ok());
@@ -162,7 +166,7 @@ TEST_F(InventoryBatchTest, ReservesQueuedBehindAStatementShareTheNextAndNeverOve
   };
   RunBehindAHeldLock(
       "SELECT 1 FROM inventory.products WHERE sku = 'SKU-Z' FOR UPDATE",
-      {reserve("o-held", {{"SKU-Z", 1}}), reserve("o-a", {{"SKU-X", 3}, {"SKU-Y", 1}}),
+      {reserve("o-held", {{"SKU-Z", 1}}), reserve("o-a", {{"SKU-Y", 1}, {"SKU-X", 3}}),
        reserve("o-b", {{"SKU-X", 3}}), reserve("o-c", {{"SKU-X", 2}, {"SKU-Y", 2}}),
        reserve("o-unknown", {{"SKU-NOPE", 1}}), reserve("o-d", {{"SKU-Y", 1}})},
       [&] { return env_.pg().ReserveStats().queued; });
@@ -183,6 +187,13 @@ TEST_F(InventoryBatchTest, ReservesQueuedBehindAStatementShareTheNextAndNeverOve
   EXPECT_EQ(results.at("o-a")->reservation.create_time, results.at("o-d")->reservation.create_time);
   EXPECT_NE(results.at("o-a")->reservation.create_time, results.at("o-c")->reservation.create_time);
   EXPECT_EQ(Read("SKU-Z").reserved, 1);
+  // Items keep their order (line numbers), in the shared statement as alone.
+  absl::StatusOr<Reservation> a = env_.repository().GetReservation("o-a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->items.size(), 2u);
+  EXPECT_EQ(a->items[0].sku, "SKU-Y");
+  EXPECT_EQ(a->items[1].sku, "SKU-X");
+  EXPECT_EQ(a->items[1].quantity, 3);
   absl::StatusOr<Reservation> c = env_.repository().GetReservation("o-c");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->items.size(), 2u);
@@ -239,8 +250,9 @@ class InventoryBatchLockTimeoutTest : public InventoryBatchTest {
 };
 
 // A statement stuck on a row another transaction holds gives up after the lock timeout: its
-// order waits alone for the row, and the orders queued behind it go on.
-TEST_F(InventoryBatchLockTimeoutTest, AHeldProductStallsOnlyItsOwnOrder) {
+// order waits alone for the row, and the orders queued behind it go on after that timeout
+// instead of waiting for the row too.
+TEST_F(InventoryBatchLockTimeoutTest, AHeldProductStallsTheOthersOnlyForTheLockTimeout) {
   Upsert("SKU-X", 5);
   Upsert("SKU-W", 5);
   pqxx::connection locker(env_.dsn());
