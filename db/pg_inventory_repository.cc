@@ -403,8 +403,7 @@ absl::StatusOr<std::vector<Product>> PgInventoryRepository::ListProducts(
 
 // ---- reservations ---------------------------------------------------------------------------
 
-PgInventoryRepository::PgInventoryRepository(ConnectionPool* pool,
-                                             InventoryRepositoryOptions options)
+PgInventoryRepository::PgInventoryRepository(ConnectionPool* pool, WriteBatchOptions options)
     : pool_(*pool),
       // One statement in flight per kind (reserve, release, commit, return) when batching.
       batch_pool_(BatchPoolOptions(pool->options(),

@@ -2,7 +2,7 @@
 //
 // Stock moves in one statement per use case when it succeeds, whatever the number of items, and
 // that statement is shared by the orders making the same move at the same time (GroupCommit;
-// InventoryRepositoryOptions::max_batch): Reserve locks the items' products in sku order
+// WriteBatchOptions::max_batch): Reserve locks the items' products in sku order
 // (`FOR UPDATE`, so concurrent reservations never deadlock) and, for each order that holds no
 // reservation and whose items are all available (counting, per SKU, the orders before it in the
 // statement), inserts the reservation and its items and raises `reserved` of every product.
@@ -21,22 +21,11 @@
 #include "absl/time/time.h"
 #include "db/group_commit.h"
 #include "db/pool.h"
+#include "db/transaction.h"
 #include "services/inventory/inventory_repository.h"
 
 namespace order_platform::db {
 
-struct InventoryRepositoryOptions {
-  // Reserves of different orders made while a Reserve statement is in flight are sent together
-  // in the next, up to this many in one statement; likewise Releases, Commits and Returns, each
-  // kind in statements of its own. 1: each is a statement of its own, sent at once.
-  int max_batch = 64;
-  // How long a batched statement waits for a product or reservation row that another
-  // transaction holds locked before it fails: one statement carries many orders, so one held row
-  // must not stall them all. Its orders are then decided one by one.
-  absl::Duration lock_timeout = absl::Seconds(2);
-};
-
-struct Statement;
 // One order's Reserve, or one order's Release/Commit/Return, inside a batched statement.
 struct ReserveWrite;
 struct SettleWrite;
@@ -46,7 +35,7 @@ class PgInventoryRepository final : public inventory::InventoryRepository {
   // `pool` must outlive this object and point at a database migrated to the `inventory` schema.
   // The repository opens its own connections for batched statements (four when batching, else as
   // many as `pool` may), to the same database with the same options.
-  explicit PgInventoryRepository(ConnectionPool* pool, InventoryRepositoryOptions options = {});
+  explicit PgInventoryRepository(ConnectionPool* pool, WriteBatchOptions options = {});
   ~PgInventoryRepository() override;
 
   absl::StatusOr<inventory::UpsertProductResult> UpsertProduct(const inventory::Product& product,

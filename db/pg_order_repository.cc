@@ -23,39 +23,57 @@ using orders::OrderStatus;
   "coalesce(o.cancel_request_id, ''), " OP_EPOCH_US("o.created_at") ", " OP_EPOCH_US(          \
       "o.updated_at") ", i.line_no, i.sku, i.quantity, i.unit_price_minor"
 
-// The order and its items in one statement; the `_with_workflow` variant also starts the order's
-// workflow (and announces it) in the same statement, so they commit together or not at all.
-#define OP_INSERT_ORDER_CTES                                                                    \
-  "WITH o AS ("                                                                                 \
-  "  INSERT INTO orders.orders (id, customer_id, status, status_reason, currency, total_minor," \
-  "    workflow_id, payment_token, request_id, request_fingerprint)"                            \
-  "  VALUES ($1::uuid, $2, $3, '', $4, $5, $6, $7, $8, $9)"                                      \
-  "  ON CONFLICT (request_id) DO NOTHING"                                                       \
-  "  RETURNING id, created_at, updated_at"                                                      \
-  "), i AS ("                                                                                   \
-  "  INSERT INTO orders.order_items (order_id, line_no, sku, quantity, unit_price_minor)"       \
-  "  SELECT o.id, t.n, t.sku, t.quantity, t.price FROM o,"                                      \
-  "    unnest($10::text[], $11::int[], $12::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, n)" \
-  ")"
+// Orders with their items (and, with the `workflows` CTE, each order's workflow) in one
+// statement, for several orders: they commit together or not at all. Per order (ordinal n, from
+// 1): $1 id, $2 customer, $3 status, $4 currency, $5 total, $6 workflow id, $7 payment token, $8
+// request id, $9 fingerprint, and the workflow to start: $10 its id, $11 type, $12 input (hex),
+// $13 owner and $14 lease (OP_START_LEASE); per item, in line order: $15 its order's ordinal, $16
+// SKU, $17 quantity, $18 unit price. An order whose request id is taken already inserts nothing (ON
+// CONFLICT, which waits for a concurrent insert of it to commit or roll back). Orders are inserted
+// in request id order, so two statements inserting the same request ids never wait on each
+// other's inserts. Returns the ordinals inserted, with the order's times. No NOTIFY: a notifying
+// transaction holds PostgreSQL's database-wide notify lock until its commit is flushed, which
+// would serialise every CreateOrder. The launcher's `started` callback wakes the local
+// coordinator after the commit; other coordinators find the row by polling.
+#define OP_INSERT_ORDERS(workflows)                                                              \
+  "WITH req AS MATERIALIZED ("                                                                   \
+  "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],"         \
+  "    $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[]," \
+  "    $13::text[], $14::bigint[]) WITH ORDINALITY AS r(id, customer_id, status, currency,"      \
+  "    total_minor, workflow_id, payment_token, request_id, request_fingerprint, start_id,"      \
+  "    start_type, start_input, start_owner, start_lease_ms, n)"                                 \
+  "), item AS MATERIALIZED ("                                                                    \
+  "  SELECT * FROM unnest($15::bigint[], $16::text[], $17::int[], $18::bigint[])"                \
+  "    WITH ORDINALITY AS t(n, sku, quantity, price, k)"                                         \
+  "), o AS ("                                                                                    \
+  "  INSERT INTO orders.orders (id, customer_id, status, status_reason, currency, total_minor,"  \
+  "    workflow_id, payment_token, request_id, request_fingerprint)"                             \
+  "  SELECT r.id, r.customer_id, r.status, '', r.currency, r.total_minor, r.workflow_id,"        \
+  "    r.payment_token, r.request_id, r.request_fingerprint FROM req r ORDER BY r.request_id"    \
+  "  ON CONFLICT (request_id) DO NOTHING"                                                        \
+  "  RETURNING id, created_at, updated_at"                                                       \
+  "), won AS MATERIALIZED ("                                                                     \
+  "  SELECT r.n, o.id, o.created_at, o.updated_at FROM o JOIN req r ON r.id = o.id"              \
+  "), i AS ("                                                                                    \
+  "  INSERT INTO orders.order_items (order_id, line_no, sku, quantity, unit_price_minor)"        \
+  "  SELECT w.id, row_number() OVER (PARTITION BY i.n ORDER BY i.k), i.sku, i.quantity,"         \
+  "    i.price"                                                                                  \
+  "  FROM won w JOIN item i ON i.n = w.n"                                                        \
+  ")" workflows                                                                                  \
+  " SELECT w.n, " OP_EPOCH_US("w.created_at") ", " OP_EPOCH_US("w.updated_at") " FROM won w"
 
-constexpr Statement kInsertOrder{
-    "orders.insert",
-    OP_INSERT_ORDER_CTES
-    " SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM o"};
+// For orders without a workflow (no launcher set): the start arrays are ignored.
+constexpr Statement kInsertOrders{"orders.insert", OP_INSERT_ORDERS("")};
 
-// No NOTIFY here: a notifying transaction holds PostgreSQL's database-wide notify lock until its
-// commit is flushed, which would serialise every CreateOrder. The launcher's `started` callback
-// wakes the local coordinator after the commit; other coordinators find the row by polling.
-constexpr Statement kInsertOrderWithWorkflow{
-    "orders.insert_with_workflow",
-    OP_INSERT_ORDER_CTES
-    ", w AS ("
-    "  INSERT INTO saga.workflows (id, type, business_key, input, status, owner, lease_epoch,"
-    "    lease_expires_at)"
-    "  SELECT $13, $14, o.id::text, decode($15, 'hex'), 'running', " OP_START_LEASE("$16", "$17")
-    "  FROM o RETURNING id)"
-    " SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") ","
-    " (SELECT count(*) FROM w) FROM o"};
+constexpr Statement kInsertOrdersWithWorkflows{
+    "orders.insert_with_workflows",
+    OP_INSERT_ORDERS(", w AS ("
+                     "  INSERT INTO saga.workflows (id, type, business_key, input, status, owner,"
+                     "    lease_epoch, lease_expires_at)"
+                     "  SELECT r.start_id, r.start_type, w.id::text, decode(r.start_input, 'hex'),"
+                     "    'running', " OP_START_LEASE(
+                         "r.start_owner", "r.start_lease_ms") "  FROM won w JOIN req r ON r.n = w.n"
+                                                              ")")};
 
 constexpr Statement kSelectOrderByRequestId{
     "orders.select_by_request_id",
@@ -151,52 +169,133 @@ absl::StatusOr<Order> SingleOrder(const pqxx::result& rows, absl::string_view id
 
 }  // namespace
 
-absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order& order) {
-  std::vector<std::string> skus;
+// One order's Create inside a kInsertOrders statement.
+struct CreateWrite {
+  const Order* order = nullptr;
+  const WorkflowStart* start = nullptr;  // nullptr: no workflow.
+  absl::Status status;                   // The statement's.
+  bool inserted = false;                 // By the statement: the order's times follow.
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
+namespace {
+
+// kInsertOrdersWithWorkflows (kInsertOrders when the writes start no workflow) for `writes`
+// (distinct ids and request ids, all with a workflow or all without). Sets `inserted` and the
+// times of those it inserted.
+void ExecInsertOrders(pqxx::transaction_base& tx, const std::vector<CreateWrite*>& writes) {
+  std::vector<std::string> ids, customers, statuses, currencies, workflow_ids, tokens, request_ids,
+      start_ids, start_types, start_inputs, start_owners, skus;
+  std::vector<int64_t> totals, fingerprints, lease_ms, item_ordinals, prices;
   std::vector<int32_t> quantities;
-  std::vector<int64_t> prices;
-  for (const OrderItem& item : order.items) {
-    skus.push_back(item.sku);
-    quantities.push_back(item.quantity);
-    prices.push_back(item.unit_price.minor);
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const Order& order = *writes[i]->order;
+    ids.push_back(order.id);
+    customers.push_back(order.customer_id);
+    statuses.push_back(OrderStatusName(order.status));
+    currencies.push_back(order.total.currency);
+    totals.push_back(order.total.minor);
+    workflow_ids.push_back(order.workflow_id);
+    tokens.push_back(order.payment_token);
+    request_ids.push_back(order.request_id);
+    fingerprints.push_back(static_cast<int64_t>(order.request_fingerprint));
+    const WorkflowStart* start = writes[i]->start;
+    start_ids.push_back(start ? start->id : "");
+    start_types.push_back(start ? start->type : "");
+    start_inputs.push_back(start ? absl::BytesToHexString(start->input) : "");
+    start_owners.push_back(start ? start->owner : "");
+    lease_ms.push_back(start ? absl::ToInt64Milliseconds(start->lease) : 0);
+    for (const OrderItem& item : order.items) {
+      item_ordinals.push_back(static_cast<int64_t>(i) + 1);
+      skus.push_back(item.sku);
+      quantities.push_back(item.quantity);
+      prices.push_back(item.unit_price.minor);
+    }
   }
-  const std::string sku_array = TextArray(skus);
-  const std::string quantity_array = IntArray(quantities);
-  const std::string price_array = IntArray(prices);
+  for (CreateWrite* write : writes) write->inserted = false;
+  const pqxx::result rows =
+      Exec(tx, writes.front()->start ? kInsertOrdersWithWorkflows : kInsertOrders, TextArray(ids),
+           TextArray(customers), TextArray(statuses), TextArray(currencies), IntArray(totals),
+           TextArray(workflow_ids), TextArray(tokens), TextArray(request_ids),
+           IntArray(fingerprints), TextArray(start_ids), TextArray(start_types),
+           TextArray(start_inputs), TextArray(start_owners), IntArray(lease_ms),
+           IntArray(item_ordinals), TextArray(skus), IntArray(quantities), IntArray(prices));
+  for (const pqxx::row& row : rows) {
+    CreateWrite& write = *writes.at(row[0].as<int64_t>() - 1);
+    write.inserted = true;
+    write.create_time = TimeFromField(row[1]);
+    write.update_time = TimeFromField(row[2]);
+  }
+}
+
+bool SameOrderOrRequest(const CreateWrite& a, const CreateWrite& b) {
+  return a.order->id == b.order->id || a.order->request_id == b.order->request_id;
+}
+
+}  // namespace
+
+PgOrderRepository::PgOrderRepository(ConnectionPool* pool, WriteBatchOptions options)
+    : pool_(*pool),
+      batch_pool_(BatchPoolOptions(pool->options(),
+                                   options.max_batch > 1 ? 1 : pool->options().size,
+                                   "_order_batches", options.lock_timeout)),
+      creates_(
+          options.max_batch, [this](const std::vector<CreateWrite*>& batch) { SendCreates(batch); },
+          SameOrderOrRequest) {}
+
+PgOrderRepository::~PgOrderRepository() = default;
+
+void PgOrderRepository::SendCreates(const std::vector<CreateWrite*>& batch) {
+  // Keyed by request id: re-running it after a lost connection inserts nothing for the orders
+  // it inserted, and they are then answered alone (finding their order).
+  const absl::Status status =
+      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                     [&](pqxx::transaction_base& tx) -> absl::Status {
+                       ExecInsertOrders(tx, batch);
+                       return absl::OkStatus();
+                     });
+  for (CreateWrite* write : batch) {
+    write->status = status;
+    if (!status.ok()) write->inserted = false;
+  }
+}
+
+absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order& order) {
   const WorkflowStart launch = launch_ ? launch_(order) : WorkflowStart{};
   orders::CreateOrderResult result;
-  // One statement (autocommit, one round trip). Keyed by request_id, so re-running it after a
-  // lost connection is harmless: the replay finds the first order.
-  OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
-        pqxx::result inserted =
-            launch_ ? Exec(tx, kInsertOrderWithWorkflow, order.id, order.customer_id,
-                           OrderStatusName(order.status), order.total.currency, order.total.minor,
-                           order.workflow_id, order.payment_token, order.request_id,
-                           static_cast<int64_t>(order.request_fingerprint), sku_array,
-                           quantity_array, price_array, launch.id, launch.type,
-                           absl::BytesToHexString(launch.input), launch.owner,
-                           absl::ToInt64Milliseconds(launch.lease))
-                    : Exec(tx, kInsertOrder, order.id, order.customer_id,
-                           OrderStatusName(order.status), order.total.currency, order.total.minor,
-                           order.workflow_id, order.payment_token, order.request_id,
-                           static_cast<int64_t>(order.request_fingerprint), sku_array,
-                           quantity_array, price_array);
-        if (!inserted.empty()) {
-          result.order = order;
-          result.order.version = 1;
-          result.order.create_time = TimeFromField(inserted[0][0]);
-          result.order.update_time = TimeFromField(inserted[0][1]);
-          result.created = true;
+  auto created = [&](absl::Time create_time, absl::Time update_time) {
+    result.order = order;
+    result.order.version = 1;
+    result.order.create_time = create_time;
+    result.order.update_time = update_time;
+    result.created = true;
+  };
+  // The common case: one statement, shared with the other orders created at the same time.
+  CreateWrite write{.order = &order, .start = launch_ ? &launch : nullptr};
+  creates_.Submit(write);
+  if (write.inserted) {
+    created(write.create_time, write.update_time);
+  } else {
+    // Not inserted by that statement: a replay (its request id is taken), or a statement that
+    // failed. Answered alone: inserted now, or the order that holds the request id. One
+    // statement, then a read; keyed by request id, so re-running it is harmless.
+    OP_RETURN_IF_ERROR(RunTransaction(
+        pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+        [&](pqxx::transaction_base& tx) -> absl::Status {
+          IndexOnlyPlansUntilCommit(tx);
+          ExecInsertOrders(tx, {&write});
+          if (write.inserted) {
+            created(write.create_time, write.update_time);
+            return absl::OkStatus();
+          }
+          OP_ASSIGN_OR_RETURN(
+              result.order,
+              SingleOrder(Exec(tx, kSelectOrderByRequestId, order.request_id), order.request_id));
+          result.created = false;
           return absl::OkStatus();
-        }
-        OP_ASSIGN_OR_RETURN(result.order,
-                            SingleOrder(Exec(tx, kSelectOrderByRequestId, order.request_id),
-                                        order.request_id));
-        result.created = false;
-        return absl::OkStatus();
-      }));
+        }));
+  }
   if (result.created && started_) started_(launch);
   return result;
 }

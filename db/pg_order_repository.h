@@ -1,20 +1,30 @@
-// OrderRepository on PostgreSQL (schema `orders`). An order and its items are written by one
-// statement and read back by one statement; BatchGet uses `= ANY($1)`; List pages by keyset on
-// (created_at, id) with an index for each filter. Thread-safe.
+// OrderRepository on PostgreSQL (schema `orders`). An order, its items and its workflow are
+// written by one statement, shared by the orders created at the same time (GroupCommit;
+// WriteBatchOptions::max_batch), and read back by one statement; BatchGet uses `= ANY($1)`;
+// List pages by keyset on (created_at, id) with an index for each filter. Thread-safe.
 #pragma once
 
 #include <functional>
 
+#include "absl/time/time.h"
+#include "db/group_commit.h"
 #include "db/pg_workflow_store.h"
 #include "db/pool.h"
+#include "db/transaction.h"
 #include "services/orders/order_repository.h"
 
 namespace order_platform::db {
 
+// One order's Create inside a shared statement.
+struct CreateWrite;
+
 class PgOrderRepository final : public orders::OrderRepository {
  public:
-  // `pool` must outlive this object and point at a database migrated to the `orders` schema.
-  explicit PgOrderRepository(ConnectionPool* pool) : pool_(*pool) {}
+  // `pool` must outlive this object and point at a database migrated to the `orders` schema
+  // (and the `saga` schema when a workflow launcher is set). The repository opens its own
+  // connection for the shared Create statements (as many as `pool` may with batching off).
+  explicit PgOrderRepository(ConnectionPool* pool, WriteBatchOptions options = {});
+  ~PgOrderRepository() override;
 
   absl::StatusOr<orders::CreateOrderResult> Create(const orders::Order& order) override;
   absl::StatusOr<orders::Order> Get(absl::string_view order_id) override;
@@ -49,8 +59,16 @@ class PgOrderRepository final : public orders::OrderRepository {
     started_ = std::move(started);
   }
 
+  // The shared Create statements sent, and their connections (for metrics).
+  GroupCommitStats CreateStats() const { return creates_.Stats(); }
+  const ConnectionPool& batch_pool() const { return batch_pool_; }
+
  private:
+  void SendCreates(const std::vector<CreateWrite*>& batch);
+
   ConnectionPool& pool_;
+  ConnectionPool batch_pool_;
+  GroupCommit<CreateWrite> creates_;
   std::function<WorkflowStart(const orders::Order&)> launch_;
   std::function<void(const WorkflowStart&)> started_;
 };

@@ -38,24 +38,41 @@ constexpr int kOperationColumnCount = 7;
 // The kind of the operations row that records an authorization's request_id.
 constexpr char kAuthorizeKind[] = "authorize";
 
-// Claims the request_id in payments.operations (kind 'authorize') and inserts the payment only if
-// the claim succeeded, in one statement: a request_id already used by any payment request (an
-// authorization, or a capture / void / refund) inserts nothing and returns no row. The claim
-// references the payment inserted by the same statement; foreign keys are checked at its end.
-constexpr Statement kInsertPayment{
+// For several payments in one statement: claims each one's request_id in payments.operations
+// (kind 'authorize') and inserts the payment only if its claim succeeded. Per payment (ordinal n,
+// from 1): $1 id, $2 order id, $3 request id, $4 fingerprint, $5 payment token, $6 currency, $7
+// amount, $8 captured, $9 refunded, $10 status, $11 decline reason, $12 gateway reference. A
+// request_id already used by any payment request (an authorization, or a capture / void /
+// refund) inserts nothing for that payment; a concurrent claim of it makes ON CONFLICT wait for
+// that one's commit or rollback. Claims are inserted in request id order, so two statements
+// claiming the same request ids never wait on each other both ways. The claims reference the
+// payments inserted by the same statement; foreign keys are checked at its end. Returns the
+// ordinals inserted, with the payment's times. Request ids and ids are distinct in a statement.
+constexpr Statement kInsertPayments{
     "payments.insert",
-    "WITH claim AS ("
-    " INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
-    " request_fingerprint)"
-    " VALUES ($3, $1::uuid, 'authorize', $7, $4)"
-    " ON CONFLICT (request_id) DO NOTHING RETURNING request_id),"
-    " payment AS ("
-    " INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
-    " payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
-    " decline_reason, gateway_reference)"
-    " SELECT $1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM claim"
-    " RETURNING created_at, updated_at)"
-    " SELECT " OP_EPOCH_US("created_at") ", " OP_EPOCH_US("updated_at") " FROM payment"};
+    "WITH req AS MATERIALIZED ("
+    "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],"
+    "    $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[],"
+    "    $12::text[]) WITH ORDINALITY AS r(id, order_id, request_id, request_fingerprint,"
+    "    payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
+    "    decline_reason, gateway_reference, n)"
+    "), claim AS ("
+    "  INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
+    "    request_fingerprint)"
+    "  SELECT r.request_id, r.id, 'authorize', r.amount_minor, r.request_fingerprint FROM req r"
+    "  ORDER BY r.request_id"
+    "  ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+    "), payment AS ("
+    "  INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
+    "    payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
+    "    decline_reason, gateway_reference)"
+    "  SELECT r.id, r.order_id, r.request_id, r.request_fingerprint, r.payment_token, r.currency,"
+    "    r.amount_minor, r.captured_minor, r.refunded_minor, r.status, r.decline_reason,"
+    "    r.gateway_reference FROM req r JOIN claim c ON c.request_id = r.request_id"
+    "  RETURNING id, created_at, updated_at"
+    ") "
+    "SELECT r.n, " OP_EPOCH_US("p.created_at") ", " OP_EPOCH_US(
+        "p.updated_at") " FROM payment p JOIN req r ON r.id = p.id"};
 
 constexpr Statement kSelectPaymentByRequestId{"payments.select_by_request_id",
                                               "SELECT " OP_PAYMENT_COLUMNS
@@ -78,19 +95,38 @@ constexpr Statement kSelectPaymentForUpdate{
 
 constexpr Statement kUpdatePayment{"payments.update", OP_UPDATE_PAYMENT};
 
-// kUpdatePayment and, only when it saved, records operation $8 (kind $9, amount $10,
-// fingerprint $11, reason $12) for the payment, in one statement. A request id recorded already
-// fails the statement (unique violation) and nothing is written. Returns the new version, update
-// time and the operation's create time; no row, and nothing written, when the payment is absent
-// or at another version.
-constexpr Statement kUpdatePaymentAndRecord{
+// kUpdatePayment for several payments, each recording an operation only when its save did, in
+// one statement. Per payment (ordinal n, from 1): $1 id, $2 captured, $3 refunded, $4 status, $5
+// decline reason, $6 gateway reference, $7 the version it was read at; its operation: $8 request
+// id, $9 kind, $10 amount, $11 fingerprint, $12 reason. A request id recorded already fails the
+// whole statement (unique violation) and nothing is written. Returns, for each payment saved, its
+// ordinal, new version, update time and the operation's create time; a payment absent or at
+// another version writes nothing. Ids and request ids are distinct in a statement; payments are
+// taken in id order.
+constexpr Statement kUpdatePaymentsAndRecord{
     "payments.update_and_record",
-    "WITH saved AS (" OP_UPDATE_PAYMENT "), recorded AS ("
-    " INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
-    " request_fingerprint, reason)"
-    " SELECT $8, $1::uuid, $9, $10, $11, $12 FROM saved"
-    " RETURNING " OP_EPOCH_US("created_at") " AS created_us)"
-    " SELECT saved.version, saved.updated_us, recorded.created_us FROM saved, recorded"};
+    "WITH req AS MATERIALIZED ("
+    "  SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],"
+    "    $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[],"
+    "    $12::text[]) WITH ORDINALITY AS r(id, captured_minor, refunded_minor, status,"
+    "    decline_reason, gateway_reference, version, op_request_id, op_kind, op_amount_minor,"
+    "    op_fingerprint, op_reason, n)"
+    "  ORDER BY id"
+    "), saved AS ("
+    "  UPDATE payments.payments p SET captured_minor = r.captured_minor,"
+    "    refunded_minor = r.refunded_minor, status = r.status, decline_reason = r.decline_reason,"
+    "    gateway_reference = r.gateway_reference, version = p.version + 1, updated_at = now()"
+    "  FROM req r WHERE p.id = ANY($1::uuid[]) AND p.id = r.id AND p.version = r.version"
+    "  RETURNING r.n, p.version, p.updated_at"
+    "), recorded AS ("
+    "  INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
+    "    request_fingerprint, reason)"
+    "  SELECT r.op_request_id, r.id, r.op_kind, r.op_amount_minor, r.op_fingerprint, r.op_reason"
+    "  FROM saved s JOIN req r ON r.n = s.n ORDER BY r.op_request_id"
+    "  RETURNING request_id, created_at"
+    ") "
+    "SELECT s.n, s.version, " OP_EPOCH_US("s.updated_at") ", " OP_EPOCH_US("o.created_at")
+    " FROM saved s JOIN req r ON r.n = s.n JOIN recorded o ON o.request_id = r.op_request_id"};
 
 constexpr Statement kSelectOperation{"payments.select_operation",
                                      "SELECT " OP_OPERATION_COLUMNS
@@ -189,18 +225,15 @@ absl::StatusOr<Payment> Mutated(const Payment& before,
   return after;
 }
 
-// Runs kUpdatePayment or kUpdatePaymentAndRecord (`statement`, with `more` parameters after the
-// payment's) to save `after`, read at version `after.version`; `*after` gets the new version and
-// update time. False when the payment is no longer at that version (nothing written).
-template <typename... More>
-bool SaveIfUnchanged(pqxx::transaction_base& tx, const Statement& statement, Payment* after,
-                     pqxx::result* rows, const More&... more) {
-  *rows = Exec(tx, statement, after->id, after->captured_minor, after->refunded_minor,
-               PaymentStatusName(after->status), after->decline_reason, after->gateway_reference,
-               after->version, more...);
-  if (rows->empty()) return false;
-  after->version = (*rows)[0][0].as<int64_t>();
-  after->update_time = TimeFromField((*rows)[0][1]);
+// Runs kUpdatePayment to save `after`, read at version `after.version`; `*after` gets the new
+// version and update time. False when the payment is no longer at that version (nothing written).
+bool SaveIfUnchanged(pqxx::transaction_base& tx, Payment* after) {
+  const pqxx::result rows = Exec(tx, kUpdatePayment, after->id, after->captured_minor,
+                                 after->refunded_minor, PaymentStatusName(after->status),
+                                 after->decline_reason, after->gateway_reference, after->version);
+  if (rows.empty()) return false;
+  after->version = rows[0][0].as<int64_t>();
+  after->update_time = TimeFromField(rows[0][1]);
   return true;
 }
 
@@ -208,8 +241,7 @@ bool SaveIfUnchanged(pqxx::transaction_base& tx, const Statement& statement, Pay
 absl::StatusOr<Payment> MutateAndSave(pqxx::transaction_base& tx, const Payment& before,
                                       absl::FunctionRef<absl::Status(Payment&)> mutate) {
   OP_ASSIGN_OR_RETURN(Payment saved, Mutated(before, mutate));
-  pqxx::result rows;
-  if (!SaveIfUnchanged(tx, kUpdatePayment, &saved, &rows)) {
+  if (!SaveIfUnchanged(tx, &saved)) {
     return absl::InternalError(absl::StrCat("payment ", before.id, " changed while locked"));
   }
   return saved;
@@ -232,37 +264,195 @@ absl::StatusOr<std::optional<payments::ApplyOperationResult>> RecordedOperation(
 
 }  // namespace
 
+// One payment's CreatePending inside a kInsertPayments statement.
+struct CreatePaymentWrite {
+  const Payment* payment = nullptr;
+  absl::Status status;    // The statement's.
+  bool inserted = false;  // By the statement: the payment's times follow.
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
+// One payment's ApplyOperation fast path inside a kUpdatePaymentsAndRecord statement.
+struct ApplyOperationWrite {
+  const Payment* after = nullptr;  // The payment to save, at the version it was read at.
+  const PaymentOperation* operation = nullptr;
+  absl::Status status;  // The statement's.
+  bool saved = false;   // By the statement: the new version and times follow.
+  int64_t version = 0;
+  absl::Time update_time;
+  absl::Time operation_time;
+};
+
+namespace {
+
+// kInsertPayments for `writes` (distinct ids and request ids).
+void ExecInsertPayments(pqxx::transaction_base& tx,
+                        const std::vector<CreatePaymentWrite*>& writes) {
+  std::vector<std::string> ids, order_ids, request_ids, tokens, currencies, statuses, reasons,
+      references;
+  std::vector<int64_t> fingerprints, amounts, captured, refunded;
+  for (const CreatePaymentWrite* write : writes) {
+    const Payment& p = *write->payment;
+    ids.push_back(p.id);
+    order_ids.push_back(p.order_id);
+    request_ids.push_back(p.request_id);
+    fingerprints.push_back(static_cast<int64_t>(p.request_fingerprint));
+    tokens.push_back(p.payment_token);
+    currencies.push_back(p.amount.currency);
+    amounts.push_back(p.amount.minor);
+    captured.push_back(p.captured_minor);
+    refunded.push_back(p.refunded_minor);
+    statuses.push_back(PaymentStatusName(p.status));
+    reasons.push_back(p.decline_reason);
+    references.push_back(p.gateway_reference);
+  }
+  for (CreatePaymentWrite* write : writes) write->inserted = false;
+  const pqxx::result rows =
+      Exec(tx, kInsertPayments, TextArray(ids), TextArray(order_ids), TextArray(request_ids),
+           IntArray(fingerprints), TextArray(tokens), TextArray(currencies), IntArray(amounts),
+           IntArray(captured), IntArray(refunded), TextArray(statuses), TextArray(reasons),
+           TextArray(references));
+  for (const pqxx::row& row : rows) {
+    CreatePaymentWrite& write = *writes.at(row[0].as<int64_t>() - 1);
+    write.inserted = true;
+    write.create_time = TimeFromField(row[1]);
+    write.update_time = TimeFromField(row[2]);
+  }
+}
+
+bool SamePaymentOrRequest(const CreatePaymentWrite& a, const CreatePaymentWrite& b) {
+  return a.payment->id == b.payment->id || a.payment->request_id == b.payment->request_id;
+}
+
+bool SamePaymentOrOperation(const ApplyOperationWrite& a, const ApplyOperationWrite& b) {
+  return a.after->id == b.after->id || a.operation->request_id == b.operation->request_id;
+}
+
+}  // namespace
+
+PgPaymentRepository::PgPaymentRepository(ConnectionPool* pool, WriteBatchOptions options)
+    : pool_(*pool),
+      // One statement in flight per kind (create, apply) when batching.
+      batch_pool_(BatchPoolOptions(pool->options(),
+                                   options.max_batch > 1 ? 2 : pool->options().size,
+                                   "_payment_batches", options.lock_timeout)),
+      creates_(
+          options.max_batch,
+          [this](const std::vector<CreatePaymentWrite*>& batch) { SendCreates(batch); },
+          SamePaymentOrRequest),
+      applies_(
+          options.max_batch,
+          [this](const std::vector<ApplyOperationWrite*>& batch) { SendApplies(batch); },
+          SamePaymentOrOperation) {}
+
+PgPaymentRepository::~PgPaymentRepository() = default;
+
+GroupCommitStats PgPaymentRepository::WriteStats() const {
+  const GroupCommitStats a = creates_.Stats();
+  const GroupCommitStats b = applies_.Stats();
+  return {a.batches + b.batches, a.items + b.items, a.queued + b.queued};
+}
+
+void PgPaymentRepository::SendCreates(const std::vector<CreatePaymentWrite*>& batch) {
+  // Keyed by request id: re-running it after a lost connection inserts nothing for the payments
+  // it inserted, and they are then answered alone (finding their payment).
+  const absl::Status status =
+      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                     [&](pqxx::transaction_base& tx) -> absl::Status {
+                       ExecInsertPayments(tx, batch);
+                       return absl::OkStatus();
+                     });
+  for (CreatePaymentWrite* write : batch) {
+    write->status = status;
+    if (!status.ok()) write->inserted = false;
+  }
+}
+
+void PgPaymentRepository::SendApplies(const std::vector<ApplyOperationWrite*>& batch) {
+  std::vector<std::string> ids, statuses, reasons, references, op_ids, op_kinds, op_reasons;
+  std::vector<int64_t> captured, refunded, versions, op_amounts, op_fingerprints;
+  for (const ApplyOperationWrite* write : batch) {
+    const Payment& p = *write->after;
+    const PaymentOperation& op = *write->operation;
+    ids.push_back(p.id);
+    captured.push_back(p.captured_minor);
+    refunded.push_back(p.refunded_minor);
+    statuses.push_back(PaymentStatusName(p.status));
+    reasons.push_back(p.decline_reason);
+    references.push_back(p.gateway_reference);
+    versions.push_back(p.version);
+    op_ids.push_back(op.request_id);
+    op_kinds.push_back(OperationKindName(op.kind));
+    op_amounts.push_back(op.amount_minor);
+    op_fingerprints.push_back(static_cast<int64_t>(op.request_fingerprint));
+    op_reasons.push_back(op.reason);
+  }
+  pqxx::result rows;
+  // Keyed by the operations' request ids: re-running it after a lost connection finds the
+  // payments it saved changed, and they are then answered alone (finding their records). A
+  // request id recorded already fails the statement: each is then answered alone.
+  const absl::Status status =
+      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                     [&](pqxx::transaction_base& tx) -> absl::Status {
+                       rows = Exec(tx, kUpdatePaymentsAndRecord, TextArray(ids), IntArray(captured),
+                                   IntArray(refunded), TextArray(statuses), TextArray(reasons),
+                                   TextArray(references), IntArray(versions), TextArray(op_ids),
+                                   TextArray(op_kinds), IntArray(op_amounts),
+                                   IntArray(op_fingerprints), TextArray(op_reasons));
+                       return absl::OkStatus();
+                     });
+  for (ApplyOperationWrite* write : batch) write->status = status;
+  if (!status.ok()) return;
+  for (const pqxx::row& row : rows) {
+    ApplyOperationWrite& write = *batch.at(row[0].as<int64_t>() - 1);
+    write.saved = true;
+    write.version = row[1].as<int64_t>();
+    write.update_time = TimeFromField(row[2]);
+    write.operation_time = TimeFromField(row[3]);
+  }
+}
+
 absl::StatusOr<payments::CreatePaymentResult> PgPaymentRepository::CreatePending(
     const Payment& payment) {
   payments::CreatePaymentResult result;
-  // One statement (autocommit). Keyed by request_id, so re-running it after a lost connection
-  // is harmless: the replay finds the first payment. A concurrent claim of the same request_id
-  // (by an authorization or an operation) makes ON CONFLICT wait for it, and the follow-up SELECT
-  // (a new snapshot) then sees its payment, or none when an operation took the request_id.
-  OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
-        pqxx::result inserted =
-            Exec(tx, kInsertPayment, payment.id, payment.order_id, payment.request_id,
-                 static_cast<int64_t>(payment.request_fingerprint), payment.payment_token,
-                 payment.amount.currency, payment.amount.minor, payment.captured_minor,
-                 payment.refunded_minor, PaymentStatusName(payment.status), payment.decline_reason,
-                 payment.gateway_reference);
-        if (!inserted.empty()) {
-          result.payment = payment;
-          result.payment.version = 1;
-          result.payment.create_time = TimeFromField(inserted[0][0]);
-          result.payment.update_time = TimeFromField(inserted[0][1]);
-          result.created = true;
-          return absl::OkStatus();
-        }
-        pqxx::result existing = Exec(tx, kSelectPaymentByRequestId, payment.request_id);
-        // No payment: a capture / void / refund took the request_id.
-        if (existing.empty()) return RequestIdReused(payment.request_id);
-        result.payment = PaymentFromRow(existing[0]);
-        result.created = false;
-        return absl::OkStatus();
-      }));
+  auto created = [&](absl::Time create_time, absl::Time update_time) {
+    result.payment = payment;
+    result.payment.version = 1;
+    result.payment.create_time = create_time;
+    result.payment.update_time = update_time;
+    result.created = true;
+  };
+  // The common case: one statement, shared with the other payments created at the same time.
+  CreatePaymentWrite write{.payment = &payment};
+  creates_.Submit(write);
+  if (write.inserted) {
+    created(write.create_time, write.update_time);
+    return result;
+  }
+  // Not inserted by that statement: its request id is taken, or the statement failed. Answered
+  // alone, in one autocommit transaction. Keyed by request_id, so re-running it after a lost
+  // connection is harmless: the replay finds the first payment. A concurrent claim of the same
+  // request_id (by an authorization or an operation) makes ON CONFLICT wait for it, and the
+  // follow-up SELECT (a new snapshot) then sees its payment, or none when an operation took the
+  // request_id.
+  OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
+                                    [&](pqxx::transaction_base& tx) -> absl::Status {
+                                      IndexOnlyPlansUntilCommit(tx);
+                                      ExecInsertPayments(tx, {&write});
+                                      if (write.inserted) {
+                                        created(write.create_time, write.update_time);
+                                        return absl::OkStatus();
+                                      }
+                                      pqxx::result existing =
+                                          Exec(tx, kSelectPaymentByRequestId, payment.request_id);
+                                      // No payment: a capture / void / refund took the request_id.
+                                      if (existing.empty())
+                                        return RequestIdReused(payment.request_id);
+                                      result.payment = PaymentFromRow(existing[0]);
+                                      result.created = false;
+                                      return absl::OkStatus();
+                                    }));
   return result;
 }
 
@@ -358,8 +548,7 @@ absl::StatusOr<Payment> PgPaymentRepository::Update(
     bool saved = false;
     OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit},
                                       [&](pqxx::transaction_base& tx) -> absl::Status {
-                                        pqxx::result rows;
-                                        saved = SaveIfUnchanged(tx, kUpdatePayment, &*after, &rows);
+                                        saved = SaveIfUnchanged(tx, &*after);
                                         return absl::OkStatus();
                                       }));
     if (saved) return *std::move(after);
@@ -382,29 +571,15 @@ absl::StatusOr<payments::ApplyOperationResult> PgPaymentRepository::ApplyOperati
   // for another payment) fails it and writes nothing; the transaction below then answers.
   if (as_read.id == operation.payment_id) {
     if (absl::StatusOr<Payment> after = Mutated(as_read, mutate); after.ok()) {
-      bool saved = false;
-      // Keyed by request_id: re-running after a lost connection finds the payment changed.
-      OP_RETURN_IF_ERROR(RunTransaction(
-          pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-          [&](pqxx::transaction_base& tx) -> absl::Status {
-            pqxx::result rows;
-            try {
-              saved = SaveIfUnchanged(tx, kUpdatePaymentAndRecord, &*after, &rows,
-                                      operation.request_id, OperationKindName(operation.kind),
-                                      operation.amount_minor,
-                                      static_cast<int64_t>(operation.request_fingerprint),
-                                      operation.reason);
-            } catch (const pqxx::unique_violation&) {
-              saved = false;
-            }
-            if (saved) {
-              result.operation = operation;
-              result.operation.create_time = TimeFromField(rows[0][2]);
-            }
-            return absl::OkStatus();
-          }));
-      if (saved) {
+      // Shared with the other operations applied at the same time.
+      ApplyOperationWrite write{.after = &*after, .operation = &operation};
+      applies_.Submit(write);
+      if (write.saved) {
+        after->version = write.version;
+        after->update_time = write.update_time;
         result.payment = *std::move(after);
+        result.operation = operation;
+        result.operation.create_time = write.operation_time;
         result.applied = true;
         return result;
       }

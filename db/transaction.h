@@ -119,6 +119,17 @@ const std::vector<std::string>& IndexOnlyPlanSettings();
 // SET LOCAL of IndexOnlyPlanSettings() in `tx`, to its end.
 void IndexOnlyPlansUntilCommit(pqxx::transaction_base& tx);
 
+// How a repository shares its write statements between concurrent callers (GroupCommit).
+struct WriteBatchOptions {
+  // Writes of one kind made while a statement of that kind is in flight are sent together by the
+  // next, up to this many in one statement. 1: each is a statement of its own, sent at once.
+  int max_batch = 64;
+  // How long a shared statement waits for a row another transaction holds locked before it
+  // fails: one statement carries many callers' writes, so one held row must not stall them all
+  // for longer. Its writes are then made one by one.
+  absl::Duration lock_timeout = absl::Seconds(2);
+};
+
 // Options of a pool of `size` connections for batched statements, to the database of `pool`:
 // IndexOnlyPlanSettings() and `lock_timeout`, so that one row held locked elsewhere fails the
 // statement that carries everyone's writes after that long instead of stalling them all.

@@ -36,10 +36,12 @@ ABSL_FLAG(int, coordinator_workers, 64, "Workflows the coordinator runs at once.
 ABSL_FLAG(int, max_checkpoint_batch, 64,
           "Checkpoints of different workflows written together in one statement at most (they "
           "are batched while a previous one is in flight); 1 writes each on its own.");
-ABSL_FLAG(int, max_inventory_batch, 64,
-          "Reserves (and, apart, Releases, Commits and Returns) of different orders written "
-          "together in one statement at most (they are batched while a previous one is in "
-          "flight); 1 writes each on its own.");
+ABSL_FLAG(int, max_write_batch, 64,
+          "Business writes of one kind (CreateOrder's order and workflow; a payment's pending "
+          "insert; a capture, void or refund; a stock reservation; its release, commit or "
+          "return) made for different requests written together in one "
+          "statement at most (they are batched while a previous one is in flight); 1 writes each "
+          "on its own.");
 ABSL_FLAG(absl::Duration, workflow_lease, absl::Seconds(15),
           "How long a coordinator owns a running workflow without renewing its lease.");
 ABSL_FLAG(absl::Duration, workflow_retention, absl::Hours(24 * 7),
@@ -87,7 +89,7 @@ PlatformConfig ConfigFromFlags() {
   config.coordinator = absl::GetFlag(FLAGS_coordinator);
   config.coordinator_workers = absl::GetFlag(FLAGS_coordinator_workers);
   config.max_checkpoint_batch = absl::GetFlag(FLAGS_max_checkpoint_batch);
-  config.max_inventory_batch = absl::GetFlag(FLAGS_max_inventory_batch);
+  config.max_write_batch = absl::GetFlag(FLAGS_max_write_batch);
   config.workflow_lease = absl::GetFlag(FLAGS_workflow_lease);
   config.workflow_retention = absl::GetFlag(FLAGS_workflow_retention);
   config.inventory_target = absl::GetFlag(FLAGS_inventory_target);

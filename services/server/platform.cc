@@ -146,8 +146,8 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   if (config.max_checkpoint_batch < 1) {
     return InvalidField("max_checkpoint_batch", "must be at least 1");
   }
-  if (config.max_inventory_batch < 1) {
-    return InvalidField("max_inventory_batch", "must be at least 1");
+  if (config.max_write_batch < 1) {
+    return InvalidField("max_write_batch", "must be at least 1");
   }
   if (config.max_workflow_waits < 1) {
     return InvalidField("max_workflow_waits", "must be at least 1");
@@ -188,7 +188,11 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
 
   auto pool_for = [&](const std::string& service) { return parts.pools.at(urls.at(service)).get(); };
   if (urls.count("orders")) {
-    parts.order_repository = std::make_unique<db::PgOrderRepository>(pool_for("orders"));
+    parts.order_repository = std::make_unique<db::PgOrderRepository>(
+        pool_for("orders"), db::WriteBatchOptions{.max_batch = config.max_write_batch});
+    db::PgOrderRepository* orders = parts.order_repository.get();
+    parts.db_metrics.AddPool("order_batches", &orders->batch_pool());
+    parts.db_metrics.AddBatches("orders_create", [orders] { return orders->CreateStats(); });
     parts.order_service = std::make_unique<orders::OrderService>(parts.order_repository.get(),
                                                                  &parts.business_metrics);
     parts.order_handler =
@@ -234,7 +238,11 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
     // survive restarts and are shared by replicas.
     parts.gateway = std::make_unique<payments::SimulatedGateway>(
         std::make_unique<db::PgSimulatorCounters>(pool_for("payments")));
-    parts.payment_repository = std::make_unique<db::PgPaymentRepository>(pool_for("payments"));
+    parts.payment_repository = std::make_unique<db::PgPaymentRepository>(
+        pool_for("payments"), db::WriteBatchOptions{.max_batch = config.max_write_batch});
+    db::PgPaymentRepository* payments = parts.payment_repository.get();
+    parts.db_metrics.AddPool("payment_batches", &payments->batch_pool());
+    parts.db_metrics.AddBatches("payments", [payments] { return payments->WriteStats(); });
     parts.payment_service = std::make_unique<payments::PaymentService>(
         parts.payment_repository.get(), parts.gateway.get(), &parts.business_metrics);
     parts.payment_handler =
@@ -242,8 +250,7 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   }
   if (urls.count("inventory")) {
     parts.inventory_repository = std::make_unique<db::PgInventoryRepository>(
-        pool_for("inventory"),
-        db::InventoryRepositoryOptions{.max_batch = config.max_inventory_batch});
+        pool_for("inventory"), db::WriteBatchOptions{.max_batch = config.max_write_batch});
     db::PgInventoryRepository* inventory = parts.inventory_repository.get();
     parts.db_metrics.AddPool("inventory_batches", &inventory->batch_pool());
     parts.db_metrics.AddBatches("inventory_reserve",

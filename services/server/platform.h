@@ -46,8 +46,8 @@ struct PlatformConfig {
   int coordinator_workers = 64;
   // See db::WorkflowStoreOptions::max_checkpoint_batch.
   int max_checkpoint_batch = 64;
-  // See db::InventoryRepositoryOptions::max_batch.
-  int max_inventory_batch = 64;
+  // See db::WriteBatchOptions::max_batch (the order, payment and inventory repositories).
+  int max_write_batch = 64;
   absl::Duration workflow_lease = absl::Seconds(15);
   absl::Duration workflow_retention = absl::Hours(24 * 7);
   // Where the coordinator reaches the participants; empty: this process.

@@ -14,6 +14,7 @@
 #include "db/pg_inventory_repository.h"
 #include "db/pool.h"
 #include "tests/contract/inventory_repository_contract.h"
+#include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
 namespace order_platform::inventory {
@@ -21,7 +22,7 @@ namespace {
 
 class PgEnv final : public InventoryRepositoryEnv {
  public:
-  explicit PgEnv(db::InventoryRepositoryOptions options = {})
+  explicit PgEnv(db::WriteBatchOptions options = {})
       : dsn_(testing::CreateTestDatabase("inventory_contract")),
         pool_(db::PoolOptions{.dsn = dsn_, .size = 16}),
         repository_(&pool_, options) {
@@ -45,7 +46,7 @@ struct PgImpl {
 
 struct PgUnbatchedImpl {
   static std::unique_ptr<InventoryRepositoryEnv> Make() {
-    return std::make_unique<PgEnv>(db::InventoryRepositoryOptions{.max_batch = 1});
+    return std::make_unique<PgEnv>(db::WriteBatchOptions{.max_batch = 1});
   }
 };
 
@@ -96,8 +97,7 @@ class InventoryBatchTest : public ::testing::Test {
  protected:
   // A first statement must wait on the held lock for as long as the test needs to queue the
   // others behind it, however loaded the machine: the lock timeout is long here.
-  explicit InventoryBatchTest(
-      db::InventoryRepositoryOptions options = {.lock_timeout = absl::Minutes(1)})
+  explicit InventoryBatchTest(db::WriteBatchOptions options = {.lock_timeout = absl::Minutes(1)})
       : env_(options) {}
 
   void Upsert(const std::string& sku, int64_t on_hand) {
@@ -129,15 +129,7 @@ class InventoryBatchTest : public ::testing::Test {
     for (std::thread& t : threads) t.join();
   }
 
-  int LockWaits() {
-    pqxx::connection conn(env_.dsn());
-    pqxx::nontransaction tx(conn);
-    return tx
-        .exec1(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock'")[0]
-        .as<int>();
-  }
+  int LockWaits() { return testing::LockWaits(env_.dsn()); }
 
   static void WaitFor(const std::string& what, const std::function<bool()>& done) {
     for (int i = 0; i < 1000 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));

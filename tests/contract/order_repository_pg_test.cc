@@ -1,21 +1,30 @@
-// The OrderRepository contract on PostgreSQL: a fresh, migrated database per test.
+// The OrderRepository contract on PostgreSQL: a fresh, migrated database per test, with the
+// repository's batching on and off; and how the shared Create statement carries several orders.
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "db/migrations.h"
 #include "db/pg_order_repository.h"
 #include "db/pool.h"
 #include "db/transaction.h"
 #include "tests/contract/order_repository_contract.h"
+#include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
 namespace order_platform::orders {
 namespace {
 
+template <int kMaxBatch>
 struct PgImpl {
   class Env final : public OrderRepositoryEnv {
    public:
     Env()
         : dsn_(testing::CreateTestDatabase("orders_contract")),
           pool_(db::PoolOptions{.dsn = dsn_, .size = 8}),
-          repository_(&pool_) {
+          repository_(&pool_, {.max_batch = kMaxBatch}) {
       absl::StatusOr<int64_t> migrated =
           db::Migrator(dsn_, *db::EmbeddedMigrations("orders")).Up();
       EXPECT_TRUE(migrated.ok()) << migrated.status();
@@ -30,7 +39,8 @@ struct PgImpl {
   static std::unique_ptr<OrderRepositoryEnv> Make() { return std::make_unique<Env>(); }
 };
 
-INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, OrderRepositoryContractTest, PgImpl);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, OrderRepositoryContractTest, PgImpl<64>);
+INSTANTIATE_TYPED_TEST_SUITE_P(PostgresUnbatched, OrderRepositoryContractTest, PgImpl<1>);
 
 // TransitionInTransaction (the saga's confirm step): one statement when allowed, the domain's
 // answer when not, and nothing written in either refusal.
@@ -67,6 +77,109 @@ TEST(PgOrderRepositoryTest, TransitionInTransactionMovesAllowedStatusAndRefusesT
   ASSERT_TRUE(unchanged.ok()) << unchanged.status();
   EXPECT_EQ(unchanged->status, OrderStatus::kConfirmed);
   EXPECT_EQ(unchanged->version, 2);
+}
+
+// Orders created while a Create statement waits (here on an open transaction's insert of the
+// same request id) share the next statement, each with its items and its workflow; a second
+// order with a request id already in that statement goes in a later one and gets the first
+// order back (created=false).
+TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTheirWorkflows) {
+  const std::string dsn = testing::CreateTestDatabase("orders_batch");
+  for (const char* schema : {"orders", "saga"}) {
+    ASSERT_TRUE(db::Migrator(dsn, *db::EmbeddedMigrations(schema)).Up().ok()) << schema;
+  }
+  db::ConnectionPool pool(db::PoolOptions{.dsn = dsn, .size = 8});
+  db::PgOrderRepository repository(&pool, {.max_batch = 64, .lock_timeout = absl::Minutes(1)});
+  absl::Mutex mu;
+  std::vector<std::string> started;
+  repository.SetWorkflowLauncher(
+      [](const Order& order) {
+        return db::WorkflowStart{.type = "PlaceOrder",
+                                 .id = order.workflow_id,
+                                 .business_key = order.id,
+                                 .input = "input-" + order.request_id};
+      },
+      [&](const db::WorkflowStart& start) {
+        absl::MutexLock lock(&mu);
+        started.push_back(start.id);
+      });
+  const std::map<std::string, Order> orders = {{"held", SampleOrder("alice", "req-held")},
+                                               {"a", SampleOrder("bob", "req-a", 2)},
+                                               {"b", SampleOrder("carol", "req-b", 1)},
+                                               {"a-again", SampleOrder("bob", "req-a", 3)},
+                                               {"c", SampleOrder("dave", "req-c", 3)}};
+
+  pqxx::connection locker(dsn);
+  pqxx::work lock(locker);
+  lock.exec(
+      "INSERT INTO orders.orders (id, customer_id, status, status_reason, currency, total_minor,"
+      " workflow_id, payment_token, request_id, request_fingerprint) VALUES"
+      " (gen_random_uuid(), 'x', 'pending', '', 'USD', 1, 'wf-x', 'tok', 'req-held', 0)");
+  std::map<std::string, absl::StatusOr<CreateOrderResult>> results;
+  auto create = [&](const std::string& name) {
+    return std::thread([&, name] {
+      absl::StatusOr<CreateOrderResult> r = repository.Create(orders.at(name));
+      absl::MutexLock l(&mu);
+      results.emplace(name, std::move(r));
+    });
+  };
+  auto wait_for = [](const std::string& what, const std::function<bool()>& done) {
+    for (int i = 0; i < 1000 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_TRUE(done()) << what;
+  };
+  std::vector<std::thread> threads;
+  threads.push_back(create("held"));
+  wait_for("the first statement waits on the held insert",
+           [&] { return testing::LockWaits(dsn) == 1; });
+  int64_t queued = 0;
+  for (const char* name : {"a", "b", "a-again", "c"}) {
+    threads.push_back(create(name));
+    ++queued;
+    wait_for(name, [&] { return repository.CreateStats().queued == queued; });
+  }
+  lock.abort();
+  for (std::thread& t : threads) t.join();
+
+  for (const char* name : {"held", "a", "b", "c"}) {
+    ASSERT_TRUE(results.at(name).ok()) << name << ": " << results.at(name).status();
+    EXPECT_TRUE(results.at(name)->created) << name;
+  }
+  ASSERT_TRUE(results.at("a-again").ok()) << results.at("a-again").status();
+  EXPECT_FALSE(results.at("a-again")->created);
+  EXPECT_EQ(results.at("a-again")->order.id, orders.at("a").id);
+  EXPECT_EQ(results.at("a-again")->order.items.size(), 2u);
+  // a, b and c in one statement (one transaction: one now()).
+  EXPECT_EQ(results.at("a")->order.create_time, results.at("b")->order.create_time);
+  EXPECT_EQ(results.at("a")->order.create_time, results.at("c")->order.create_time);
+  // The held one, the three queued behind it together, then a-again.
+  const db::GroupCommitStats stats = repository.CreateStats();
+  EXPECT_EQ(stats.batches, 3);
+  EXPECT_EQ(stats.items, 5);
+  EXPECT_EQ(stats.queued, 0);
+
+  for (const char* name : {"held", "a", "b", "c"}) {
+    const Order& order = orders.at(name);
+    absl::StatusOr<Order> stored = repository.Get(order.id);
+    ASSERT_TRUE(stored.ok()) << name << ": " << stored.status();
+    ASSERT_EQ(stored->items.size(), order.items.size()) << name;
+    for (size_t i = 0; i < order.items.size(); ++i) {
+      EXPECT_EQ(stored->items[i].sku, order.items[i].sku) << name << " line " << i + 1;
+      EXPECT_EQ(stored->items[i].quantity, order.items[i].quantity) << name << " line " << i + 1;
+    }
+  }
+  pqxx::connection conn(dsn);
+  pqxx::nontransaction tx(conn);
+  const pqxx::result workflows = tx.exec(
+      "SELECT w.id, w.business_key, convert_from(w.input, 'UTF8'), w.status, o.request_id"
+      " FROM saga.workflows w JOIN orders.orders o ON o.workflow_id = w.id ORDER BY o.request_id");
+  ASSERT_EQ(workflows.size(), 4u);
+  for (const pqxx::row& row : workflows) {
+    const std::string request_id = row[4].as<std::string>();
+    EXPECT_EQ(row[2].as<std::string>(), "input-" + request_id);
+    EXPECT_EQ(row[3].as<std::string>(), "running");
+  }
+  absl::MutexLock l(&mu);
+  EXPECT_EQ(started.size(), 4u);
 }
 
 }  // namespace

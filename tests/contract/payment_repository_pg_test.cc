@@ -1,20 +1,30 @@
-// The PaymentRepository contract on PostgreSQL: a fresh, migrated database per test.
+// The PaymentRepository contract on PostgreSQL: a fresh, migrated database per test, with the
+// repository's batching on and off; and how the shared statements carry several payments.
+#include <functional>
+#include <map>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "db/migrations.h"
 #include "db/pg_payment_repository.h"
 #include "db/pool.h"
 #include "tests/contract/payment_repository_contract.h"
+#include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
 namespace order_platform::payments {
 namespace {
 
+template <int kMaxBatch>
 struct PgImpl {
   class Env final : public PaymentRepositoryEnv {
    public:
     Env()
         : dsn_(testing::CreateTestDatabase("payments_contract")),
           pool_(db::PoolOptions{.dsn = dsn_, .size = 10}),
-          repository_(&pool_) {
+          repository_(&pool_, {.max_batch = kMaxBatch}) {
       absl::StatusOr<int64_t> migrated =
           db::Migrator(dsn_, *db::EmbeddedMigrations("payments")).Up();
       EXPECT_TRUE(migrated.ok()) << migrated.status();
@@ -29,7 +39,157 @@ struct PgImpl {
   static std::unique_ptr<PaymentRepositoryEnv> Make() { return std::make_unique<Env>(); }
 };
 
-INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PaymentRepositoryContractTest, PgImpl);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PaymentRepositoryContractTest, PgImpl<64>);
+INSTANTIATE_TYPED_TEST_SUITE_P(PostgresUnbatched, PaymentRepositoryContractTest, PgImpl<1>);
+
+// Writes queued behind a shared statement that waits on a lock held by another connection.
+class PgPaymentBatchTest : public ::testing::Test {
+ protected:
+  PgPaymentBatchTest()
+      : dsn_(testing::CreateTestDatabase("payments_batch")),
+        pool_(db::PoolOptions{.dsn = dsn_, .size = 10}),
+        repository_(&pool_, {.max_batch = 64, .lock_timeout = absl::Minutes(1)}) {
+    EXPECT_TRUE(db::Migrator(dsn_, *db::EmbeddedMigrations("payments")).Up().ok());
+  }
+
+  // Runs `lock_sql` in an open transaction, starts writes[0] and waits until it waits on that
+  // lock, queues the others one at a time (`queued` counts them), then rolls back and joins.
+  void RunBehindAHeldLock(const std::string& lock_sql,
+                          const std::vector<std::function<void()>>& writes,
+                          const std::function<int64_t()>& queued) {
+    pqxx::connection locker(dsn_);
+    pqxx::work lock(locker);
+    lock.exec(lock_sql);
+    std::vector<std::thread> threads;
+    threads.emplace_back(writes[0]);
+    WaitFor("the first statement waits on the lock", [&] { return testing::LockWaits(dsn_) == 1; });
+    for (size_t i = 1; i < writes.size(); ++i) {
+      threads.emplace_back(writes[i]);
+      WaitFor("the write queues", [&] { return queued() == static_cast<int64_t>(i); });
+    }
+    lock.abort();
+    for (std::thread& t : threads) t.join();
+  }
+
+  static void WaitFor(const std::string& what, const std::function<bool()>& done) {
+    for (int i = 0; i < 1000 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_TRUE(done()) << what;
+  }
+
+  std::string dsn_;
+  db::ConnectionPool pool_;
+  db::PgPaymentRepository repository_;
+  absl::Mutex mu_;
+};
+
+// Payments created while a CreatePending statement waits (on an open transaction's claim of
+// the same request id) share the next statement; one whose request id is already in that
+// statement goes in a later one and gets the first payment back (created=false).
+TEST_F(PgPaymentBatchTest, CreatesQueuedBehindAStatementShareTheNext) {
+  const std::map<std::string, Payment> payments = {{"held", SamplePayment("auth-held", "o-held")},
+                                                   {"a", SamplePayment("auth-a", "o-a", 100)},
+                                                   {"b", SamplePayment("auth-b", "o-b", 200)},
+                                                   {"a-again", SamplePayment("auth-a", "o-a")},
+                                                   {"c", SamplePayment("auth-c", "o-c", 300)}};
+  std::map<std::string, absl::StatusOr<CreatePaymentResult>> results;
+  auto create = [&](const std::string& name) {
+    return [&, name] {
+      absl::StatusOr<CreatePaymentResult> r = repository_.CreatePending(payments.at(name));
+      absl::MutexLock l(&mu_);
+      results.emplace(name, std::move(r));
+    };
+  };
+  // The open transaction claims auth-held for a payment of its own, and never commits.
+  RunBehindAHeldLock(
+      "WITH p AS (INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
+      " payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
+      " decline_reason, gateway_reference) VALUES (gen_random_uuid(), 'o-x', 'auth-held', 0,"
+      " 'tok', 'USD', 1, 0, 0, 'pending', '', '') RETURNING id)"
+      " INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
+      " request_fingerprint) SELECT 'auth-held', id, 'authorize', 1, 0 FROM p",
+      {create("held"), create("a"), create("b"), create("a-again"), create("c")},
+      [&] { return repository_.WriteStats().queued; });
+  for (const char* name : {"held", "a", "b", "c"}) {
+    ASSERT_TRUE(results.at(name).ok()) << name << ": " << results.at(name).status();
+    EXPECT_TRUE(results.at(name)->created) << name;
+    EXPECT_EQ(results.at(name)->payment.amount, payments.at(name).amount) << name;
+  }
+  ASSERT_TRUE(results.at("a-again").ok()) << results.at("a-again").status();
+  EXPECT_FALSE(results.at("a-again")->created);
+  EXPECT_EQ(results.at("a-again")->payment.id, payments.at("a").id);
+  // a, b and c in one statement (one transaction: one now()).
+  EXPECT_EQ(results.at("a")->payment.create_time, results.at("b")->payment.create_time);
+  EXPECT_EQ(results.at("a")->payment.create_time, results.at("c")->payment.create_time);
+  const db::GroupCommitStats stats = repository_.WriteStats();
+  EXPECT_EQ(stats.batches, 3);  // held; a, b, c; a-again.
+  EXPECT_EQ(stats.items, 5);
+  for (const char* name : {"held", "a", "b", "c"}) {
+    absl::StatusOr<Payment> got = repository_.Get(payments.at(name).id);
+    ASSERT_TRUE(got.ok()) << name << ": " << got.status();
+    EXPECT_EQ(got->request_id, payments.at(name).request_id);
+    EXPECT_EQ(got->status, PaymentStatus::kPending);
+  }
+}
+
+// Operations applied while an ApplyOperation statement waits (on a payment row locked
+// elsewhere) share the next statement, each saving its payment and recording itself; a second
+// capture of a payment already in that statement goes in a later one, finds the payment moved
+// on, and is decided under the payment's lock: refused, recording nothing.
+TEST_F(PgPaymentBatchTest, OperationsQueuedBehindAStatementShareTheNext) {
+  std::vector<Payment> stored;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<CreatePaymentResult> created =
+        repository_.CreatePending(SamplePayment(absl::StrCat("auth-", i), "o", 1000));
+    ASSERT_TRUE(created.ok()) << created.status();
+    absl::StatusOr<Payment> authorized = repository_.Update(
+        created->payment, [](Payment& p) { return p.MarkAuthorized(absl::StrCat("ref-", p.id)); });
+    ASSERT_TRUE(authorized.ok()) << authorized.status();
+    stored.push_back(*authorized);
+  }
+  const db::GroupCommitStats before = repository_.WriteStats();
+  const std::vector<std::pair<int, PaymentOperation>> ops = {
+      {0, SampleOperation("cap-0", stored[0], OperationKind::kCapture, 100)},
+      {1, SampleOperation("cap-1", stored[1], OperationKind::kCapture, 200)},
+      {2, SampleOperation("cap-2", stored[2], OperationKind::kCapture, 300)},
+      {1, SampleOperation("cap-1b", stored[1], OperationKind::kCapture, 50)}};
+  std::vector<absl::StatusOr<ApplyOperationResult>> results(ops.size(),
+                                                            absl::UnknownError("not run"));
+  std::vector<std::function<void()>> writes;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    writes.push_back([&, i] {
+      const int64_t amount = ops[i].second.amount_minor;
+      results[i] = repository_.ApplyOperation(ops[i].second, stored[ops[i].first],
+                                              [&](Payment& p) { return p.Capture(amount); });
+    });
+  }
+  RunBehindAHeldLock(
+      absl::StrCat("SELECT 1 FROM payments.payments WHERE id = '", stored[0].id, "' FOR UPDATE"),
+      writes, [&] { return repository_.WriteStats().queued - before.queued; });
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+    EXPECT_TRUE(results[i]->applied) << i;
+    EXPECT_EQ(results[i]->payment.status, PaymentStatus::kCaptured) << i;
+    EXPECT_EQ(results[i]->payment.version, stored[i].version + 1) << i;
+    absl::StatusOr<PaymentOperation> recorded = repository_.GetOperation(ops[i].second.request_id);
+    ASSERT_TRUE(recorded.ok()) << i << ": " << recorded.status();
+    EXPECT_EQ(recorded->payment_id, stored[i].id);
+    EXPECT_EQ(recorded->amount_minor, ops[i].second.amount_minor);
+  }
+  // cap-1 and cap-2 in one statement (one transaction: one now()).
+  EXPECT_EQ(results[1]->operation.create_time, results[2]->operation.create_time);
+  EXPECT_EQ(results[1]->payment.update_time, results[2]->payment.update_time);
+  EXPECT_EQ(results[3].status().code(), absl::StatusCode::kFailedPrecondition)
+      << results[3].status();
+  EXPECT_EQ(repository_.GetOperation("cap-1b").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<Payment> p1 = repository_.Get(stored[1].id);
+  ASSERT_TRUE(p1.ok()) << p1.status();
+  EXPECT_EQ(p1->captured_minor, 200);
+  EXPECT_EQ(p1->version, stored[1].version + 1);
+  // The held one, cap-1 and cap-2 together, then cap-1b.
+  const db::GroupCommitStats after = repository_.WriteStats();
+  EXPECT_EQ(after.batches - before.batches, 3);
+  EXPECT_EQ(after.items - before.items, 4);
+}
 
 }  // namespace
 }  // namespace order_platform::payments

@@ -455,10 +455,15 @@ TEST(MetricsE2eTest, SagaEngineAndOrderOutcomesAreCountedByWorkflowStepAndReason
   EXPECT_GE(statements, 1);
   EXPECT_LE(statements, checkpoints);
   EXPECT_EQ(value("order_platform_workflow_checkpoints_queued", {}), 0);
-  // The inventory's shared statements: three Reserves, one Commit and one Release (the
-  // declined order's compensation), each carried once, in no more statements than writes.
-  for (const auto& [writes, expected] : std::vector<std::pair<std::string, double>>{
-           {"inventory_reserve", 3}, {"inventory_settle", 2}}) {
+  // The shared business statements, each write carried once, in no more statements than writes:
+  // three CreateOrders; three Reserves; one Commit and one Release (the declined order's
+  // compensation); two authorizations' pending payments (the out-of-stock order never got to
+  // one) and one capture (voiding the declined payment writes nothing).
+  for (const auto& [writes, expected] :
+       std::vector<std::pair<std::string, double>>{{"orders_create", 3},
+                                                   {"inventory_reserve", 3},
+                                                   {"inventory_settle", 2},
+                                                   {"payments", 3}}) {
     const double sent = value("order_platform_db_batch_statements_total", {{"writes", writes}});
     EXPECT_EQ(value("order_platform_db_batched_writes_total", {{"writes", writes}}), expected)
         << writes;

@@ -710,14 +710,8 @@ class CheckpointBatchTest : public SagaEngineTest {
     std::vector<absl::Status> statuses(writes.size());
     std::vector<std::thread> threads;
     threads.emplace_back([&] { statuses[0] = writes[0](); });
-    WaitFor("the first statement waits for the lock", [&] {
-      pqxx::connection conn(dsn_);
-      pqxx::nontransaction tx(conn);
-      return tx.exec1(
-                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                   " AND wait_event_type = 'Lock' AND query LIKE '%saga.workflows%'")[0]
-                 .as<int>() == 1;
-    });
+    WaitFor("the first statement waits for the lock",
+            [&] { return testing::LockWaits(dsn_) == 1; });
     for (size_t i = 1; i < writes.size(); ++i) {
       threads.emplace_back([&, i] { statuses[i] = writes[i](); });
     }

@@ -1,4 +1,4 @@
-// Test support: PostgreSQL's per-table statistics as a test reads them.
+// Test support: PostgreSQL's statistics (per table, per backend) as a test reads them.
 #pragma once
 
 #include <chrono>
@@ -38,6 +38,19 @@ inline std::map<std::string, int64_t> SeqTuplesRead(const std::string& dsn) {
     read[row[0].as<std::string>()] = row[1].as<int64_t>();
   }
   return read;
+}
+
+// Backends of `dsn`'s database waiting for a heavyweight lock now (a row lock, a unique index
+// entry another transaction is inserting): how a test sees that a statement it started waits on
+// the lock it holds elsewhere.
+inline int LockWaits(const std::string& dsn) {
+  pqxx::connection conn(dsn);
+  pqxx::nontransaction tx(conn);
+  return tx
+      .exec1(
+          "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+          " AND wait_event_type = 'Lock'")[0]
+      .as<int>();
 }
 
 }  // namespace order_platform::testing
