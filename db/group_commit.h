@@ -16,7 +16,8 @@
 //     every item of the batch with INTERNAL.
 //   - max_batch <= 1 turns batching off: each Submit sends its item alone, at once, concurrently
 //     with the others.
-// Thread-safe. Used by PgWorkflowStore (checkpoints) and PgInventoryRepository (reservations).
+// Thread-safe. Used by PgWorkflowStore (checkpoints) and by the order, payment and inventory
+// repositories (their hottest business writes).
 #pragma once
 
 #include <algorithm>

@@ -283,7 +283,6 @@ absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order&
     OP_RETURN_IF_ERROR(RunTransaction(
         pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
         [&](pqxx::transaction_base& tx) -> absl::Status {
-          IndexOnlyPlansUntilCommit(tx);
           ExecInsertOrders(tx, {&write});
           if (write.inserted) {
             created(write.create_time, write.update_time);
@@ -292,7 +291,9 @@ absl::StatusOr<orders::CreateOrderResult> PgOrderRepository::Create(const Order&
           OP_ASSIGN_OR_RETURN(
               result.order,
               SingleOrder(Exec(tx, kSelectOrderByRequestId, order.request_id), order.request_id));
-          result.created = false;
+          // Its own id: this call inserted it, in a shared statement whose answer was lost with
+          // its connection (the re-run then found it); its workflow must still be handed over.
+          result.created = result.order.id == order.id;
           return absl::OkStatus();
         }));
   }

@@ -98,10 +98,11 @@ constexpr Statement kUpdatePayment{"payments.update", OP_UPDATE_PAYMENT};
 // kUpdatePayment for several payments, each recording an operation only when its save did, in
 // one statement. Per payment (ordinal n, from 1): $1 id, $2 captured, $3 refunded, $4 status, $5
 // decline reason, $6 gateway reference, $7 the version it was read at; its operation: $8 request
-// id, $9 kind, $10 amount, $11 fingerprint, $12 reason. A request id recorded already fails the
-// whole statement (unique violation) and nothing is written. Returns, for each payment saved, its
-// ordinal, new version, update time and the operation's create time; a payment absent or at
-// another version writes nothing. Ids and request ids are distinct in a statement; payments are
+// id, $9 kind, $10 amount, $11 fingerprint, $12 reason. A payment whose operation's request id is
+// recorded already is not saved; one recorded concurrently, between that check and the insert,
+// fails the whole statement (unique violation) and nothing is written. Returns, for each payment
+// saved, its ordinal, new version, update time and the operation's create time; a payment absent or
+// at another version writes nothing. Ids and request ids are distinct in a statement; payments are
 // taken in id order.
 constexpr Statement kUpdatePaymentsAndRecord{
     "payments.update_and_record",
@@ -117,6 +118,8 @@ constexpr Statement kUpdatePaymentsAndRecord{
     "    refunded_minor = r.refunded_minor, status = r.status, decline_reason = r.decline_reason,"
     "    gateway_reference = r.gateway_reference, version = p.version + 1, updated_at = now()"
     "  FROM req r WHERE p.id = ANY($1::uuid[]) AND p.id = r.id AND p.version = r.version"
+    "    AND NOT EXISTS (SELECT 1 FROM payments.operations o"
+    "                    WHERE o.request_id = r.op_request_id)"
     "  RETURNING r.n, p.version, p.updated_at"
     "), recorded AS ("
     "  INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
@@ -438,7 +441,6 @@ absl::StatusOr<payments::CreatePaymentResult> PgPaymentRepository::CreatePending
   // request_id.
   OP_RETURN_IF_ERROR(RunTransaction(pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
                                     [&](pqxx::transaction_base& tx) -> absl::Status {
-                                      IndexOnlyPlansUntilCommit(tx);
                                       ExecInsertPayments(tx, {&write});
                                       if (write.inserted) {
                                         created(write.create_time, write.update_time);
@@ -450,7 +452,9 @@ absl::StatusOr<payments::CreatePaymentResult> PgPaymentRepository::CreatePending
                                       if (existing.empty())
                                         return RequestIdReused(payment.request_id);
                                       result.payment = PaymentFromRow(existing[0]);
-                                      result.created = false;
+                                      // Its own id: this call inserted it, in a shared statement
+                                      // whose answer was lost with its connection.
+                                      result.created = result.payment.id == payment.id;
                                       return absl::OkStatus();
                                     }));
   return result;

@@ -42,7 +42,9 @@ class OrderRepository {
   // Stores `order` (status, items, total...) atomically, assigning create/update times from the
   // store's clock. If an order with the same request_id exists (including one being inserted
   // concurrently) nothing is written and that order is returned with created=false; comparing
-  // fingerprints is the caller's job.
+  // fingerprints is the caller's job. (A store that re-runs its write after losing the answer
+  // with a connection may find `order` itself, by its id: written by this very call, it is
+  // created=true.)
   virtual absl::StatusOr<CreateOrderResult> Create(const Order& order) = 0;
 
   // The order with its items. NOT_FOUND if absent.

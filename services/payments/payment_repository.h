@@ -71,7 +71,9 @@ class PaymentRepository {
   // Stores `payment` as given (normally PENDING), assigning create/update times from the
   // store's clock and version 1. If a payment with the same request_id exists (including one
   // being inserted concurrently) nothing is written and that payment is returned with
-  // created=false; comparing fingerprints is the caller's job. ALREADY_EXISTS (nothing written)
+  // created=false; comparing fingerprints is the caller's job. (A store that re-runs its write
+  // after losing the answer with a connection may find `payment` itself, by its id: written by
+  // this very call, it is created=true.) ALREADY_EXISTS (nothing written)
   // when the request_id is recorded as a capture / void / refund operation, including one being
   // recorded concurrently.
   virtual absl::StatusOr<CreatePaymentResult> CreatePending(const Payment& payment) = 0;

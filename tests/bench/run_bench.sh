@@ -549,7 +549,7 @@ pgss_capture() {
 # shellcheck disable=SC2016  # awk source, not shell.
 AWK_CLASS='
 function class_of(q) {
-  if (q ~ /^WITH o AS/) return "business"
+  if (q ~ /^WITH o AS/ || q ~ /INSERT INTO orders\.orders/) return "business"
   if (q !~ /saga\.(workflows|steps|signals)/) return "business"
   if (q ~ /^UPDATE saga\.workflows SET updated_at = now\(\), past_pivot/) return "engine_in_tx"
   if (q ~ /^WITH f AS \(UPDATE saga\.workflows SET updated_at = now\(\), past_pivot = \$[0-9]+ WHERE/) return "engine_in_tx"

@@ -97,17 +97,23 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
         return db::WorkflowStart{.type = "PlaceOrder",
                                  .id = order.workflow_id,
                                  .business_key = order.id,
-                                 .input = "input-" + order.request_id};
+                                 .input = "input-" + order.request_id,
+                                 .owner = "coordinator-x",
+                                 .lease = absl::Seconds(30)};
       },
       [&](const db::WorkflowStart& start) {
         absl::MutexLock lock(&mu);
         started.push_back(start.id);
       });
-  const std::map<std::string, Order> orders = {{"held", SampleOrder("alice", "req-held")},
-                                               {"a", SampleOrder("bob", "req-a", 2)},
-                                               {"b", SampleOrder("carol", "req-b", 1)},
-                                               {"a-again", SampleOrder("bob", "req-a", 3)},
-                                               {"c", SampleOrder("dave", "req-c", 3)}};
+  const std::map<std::string, Order> orders = {
+      {"held", SampleOrder("alice", "req-held")},  {"a", SampleOrder("bob", "req-a", 2)},
+      {"b", SampleOrder("carol", "req-b", 1)},     {"a-again", SampleOrder("bob", "req-a", 3)},
+      {"c", SampleOrder("dave", "req-c", 3)},      {"d", SampleOrder("erin", "req-d", 2)},
+      {"d-again", SampleOrder("erin", "req-d", 1)}};
+  // d exists before the statements under test: d-again, in the middle of the shared one, is
+  // skipped by it and answered alone.
+  ASSERT_TRUE(repository.Create(orders.at("d")).ok());
+  const db::GroupCommitStats before = repository.CreateStats();
 
   pqxx::connection locker(dsn);
   pqxx::work lock(locker);
@@ -132,7 +138,7 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
   wait_for("the first statement waits on the held insert",
            [&] { return testing::LockWaits(dsn) == 1; });
   int64_t queued = 0;
-  for (const char* name : {"a", "b", "a-again", "c"}) {
+  for (const char* name : {"a", "b", "d-again", "a-again", "c"}) {
     threads.push_back(create(name));
     ++queued;
     wait_for(name, [&] { return repository.CreateStats().queued == queued; });
@@ -144,20 +150,23 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
     ASSERT_TRUE(results.at(name).ok()) << name << ": " << results.at(name).status();
     EXPECT_TRUE(results.at(name)->created) << name;
   }
-  ASSERT_TRUE(results.at("a-again").ok()) << results.at("a-again").status();
-  EXPECT_FALSE(results.at("a-again")->created);
-  EXPECT_EQ(results.at("a-again")->order.id, orders.at("a").id);
-  EXPECT_EQ(results.at("a-again")->order.items.size(), 2u);
+  for (const auto& [again, first] :
+       std::vector<std::pair<std::string, std::string>>{{"a-again", "a"}, {"d-again", "d"}}) {
+    ASSERT_TRUE(results.at(again).ok()) << again << ": " << results.at(again).status();
+    EXPECT_FALSE(results.at(again)->created) << again;
+    EXPECT_EQ(results.at(again)->order.id, orders.at(first).id) << again;
+    EXPECT_EQ(results.at(again)->order.items.size(), orders.at(first).items.size()) << again;
+  }
   // a, b and c in one statement (one transaction: one now()).
   EXPECT_EQ(results.at("a")->order.create_time, results.at("b")->order.create_time);
   EXPECT_EQ(results.at("a")->order.create_time, results.at("c")->order.create_time);
-  // The held one, the three queued behind it together, then a-again.
+  // The held one, the four queued behind it together, then a-again.
   const db::GroupCommitStats stats = repository.CreateStats();
-  EXPECT_EQ(stats.batches, 3);
-  EXPECT_EQ(stats.items, 5);
+  EXPECT_EQ(stats.batches - before.batches, 3);
+  EXPECT_EQ(stats.items - before.items, 6);
   EXPECT_EQ(stats.queued, 0);
 
-  for (const char* name : {"held", "a", "b", "c"}) {
+  for (const char* name : {"held", "a", "b", "c", "d"}) {
     const Order& order = orders.at(name);
     absl::StatusOr<Order> stored = repository.Get(order.id);
     ASSERT_TRUE(stored.ok()) << name << ": " << stored.status();
@@ -169,17 +178,32 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
   }
   pqxx::connection conn(dsn);
   pqxx::nontransaction tx(conn);
+  // Every order's lines are numbered 1..n in its own item order.
+  for (const pqxx::row& row :
+       tx.exec("SELECT o.request_id, array_agg(i.line_no ORDER BY i.line_no)::text,"
+               " count(*) FROM orders.orders o JOIN orders.order_items i ON i.order_id = o.id"
+               " GROUP BY o.request_id")) {
+    const int n = row[2].as<int>();
+    std::string expected = "{";
+    for (int i = 1; i <= n; ++i) absl::StrAppend(&expected, i > 1 ? "," : "", i);
+    EXPECT_EQ(row[1].as<std::string>(), expected + "}") << row[0].as<std::string>();
+  }
   const pqxx::result workflows = tx.exec(
-      "SELECT w.id, w.business_key, convert_from(w.input, 'UTF8'), w.status, o.request_id"
+      "SELECT w.id, w.business_key, convert_from(w.input, 'UTF8'), w.status, o.request_id,"
+      " o.id::text, w.owner, w.lease_epoch, w.lease_expires_at > now() + interval '20 seconds'"
       " FROM saga.workflows w JOIN orders.orders o ON o.workflow_id = w.id ORDER BY o.request_id");
-  ASSERT_EQ(workflows.size(), 4u);
+  ASSERT_EQ(workflows.size(), 5u);
   for (const pqxx::row& row : workflows) {
     const std::string request_id = row[4].as<std::string>();
+    EXPECT_EQ(row[1].as<std::string>(), row[5].as<std::string>()) << request_id;
     EXPECT_EQ(row[2].as<std::string>(), "input-" + request_id);
-    EXPECT_EQ(row[3].as<std::string>(), "running");
+    EXPECT_EQ(row[3].as<std::string>(), "running") << request_id;
+    EXPECT_EQ(row[6].as<std::string>(), "coordinator-x") << request_id;
+    EXPECT_EQ(row[7].as<int>(), 1) << request_id;
+    EXPECT_TRUE(row[8].as<bool>()) << request_id;
   }
   absl::MutexLock l(&mu);
-  EXPECT_EQ(started.size(), 4u);
+  EXPECT_EQ(started.size(), 5u);
 }
 
 }  // namespace

@@ -132,12 +132,13 @@ TEST_F(PgPaymentBatchTest, CreatesQueuedBehindAStatementShareTheNext) {
 }
 
 // Operations applied while an ApplyOperation statement waits (on a payment row locked
-// elsewhere) share the next statement, each saving its payment and recording itself; a second
-// capture of a payment already in that statement goes in a later one, finds the payment moved
-// on, and is decided under the payment's lock: refused, recording nothing.
+// elsewhere) share the next statement, each saving its payment and recording itself. One whose
+// payment moved on since it was read (cap-3) is skipped by that statement and applied alone under
+// the payment's lock; a second capture of a payment already in that statement (cap-1b) goes in a
+// later one, finds the payment captured, and is refused, recording nothing.
 TEST_F(PgPaymentBatchTest, OperationsQueuedBehindAStatementShareTheNext) {
   std::vector<Payment> stored;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     absl::StatusOr<CreatePaymentResult> created =
         repository_.CreatePending(SamplePayment(absl::StrCat("auth-", i), "o", 1000));
     ASSERT_TRUE(created.ok()) << created.status();
@@ -146,11 +147,14 @@ TEST_F(PgPaymentBatchTest, OperationsQueuedBehindAStatementShareTheNext) {
     ASSERT_TRUE(authorized.ok()) << authorized.status();
     stored.push_back(*authorized);
   }
+  // Payment 3 moves on after it was read (a save that changes nothing but its version).
+  ASSERT_TRUE(repository_.Update(stored[3], [](Payment&) { return absl::OkStatus(); }).ok());
   const db::GroupCommitStats before = repository_.WriteStats();
   const std::vector<std::pair<int, PaymentOperation>> ops = {
       {0, SampleOperation("cap-0", stored[0], OperationKind::kCapture, 100)},
       {1, SampleOperation("cap-1", stored[1], OperationKind::kCapture, 200)},
       {2, SampleOperation("cap-2", stored[2], OperationKind::kCapture, 300)},
+      {3, SampleOperation("cap-3", stored[3], OperationKind::kCapture, 400)},
       {1, SampleOperation("cap-1b", stored[1], OperationKind::kCapture, 50)}};
   std::vector<absl::StatusOr<ApplyOperationResult>> results(ops.size(),
                                                             absl::UnknownError("not run"));
@@ -165,30 +169,34 @@ TEST_F(PgPaymentBatchTest, OperationsQueuedBehindAStatementShareTheNext) {
   RunBehindAHeldLock(
       absl::StrCat("SELECT 1 FROM payments.payments WHERE id = '", stored[0].id, "' FOR UPDATE"),
       writes, [&] { return repository_.WriteStats().queued - before.queued; });
-  for (size_t i = 0; i < 3; ++i) {
+  for (size_t i = 0; i < 4; ++i) {
     ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
     EXPECT_TRUE(results[i]->applied) << i;
     EXPECT_EQ(results[i]->payment.status, PaymentStatus::kCaptured) << i;
-    EXPECT_EQ(results[i]->payment.version, stored[i].version + 1) << i;
+    EXPECT_EQ(results[i]->payment.captured_minor, ops[i].second.amount_minor) << i;
+    EXPECT_EQ(results[i]->payment.version, stored[i].version + (i == 3 ? 2 : 1)) << i;
     absl::StatusOr<PaymentOperation> recorded = repository_.GetOperation(ops[i].second.request_id);
     ASSERT_TRUE(recorded.ok()) << i << ": " << recorded.status();
     EXPECT_EQ(recorded->payment_id, stored[i].id);
     EXPECT_EQ(recorded->amount_minor, ops[i].second.amount_minor);
+    absl::StatusOr<Payment> got = repository_.Get(stored[i].id);
+    ASSERT_TRUE(got.ok()) << i << ": " << got.status();
+    EXPECT_EQ(got->captured_minor, ops[i].second.amount_minor) << i;
   }
-  // cap-1 and cap-2 in one statement (one transaction: one now()).
+  // cap-1 and cap-2 in one statement (one transaction: one now()); cap-3 alone after it.
   EXPECT_EQ(results[1]->operation.create_time, results[2]->operation.create_time);
   EXPECT_EQ(results[1]->payment.update_time, results[2]->payment.update_time);
-  EXPECT_EQ(results[3].status().code(), absl::StatusCode::kFailedPrecondition)
-      << results[3].status();
+  EXPECT_NE(results[1]->operation.create_time, results[3]->operation.create_time);
+  EXPECT_EQ(results[4].status().code(), absl::StatusCode::kFailedPrecondition)
+      << results[4].status();
   EXPECT_EQ(repository_.GetOperation("cap-1b").status().code(), absl::StatusCode::kNotFound);
   absl::StatusOr<Payment> p1 = repository_.Get(stored[1].id);
   ASSERT_TRUE(p1.ok()) << p1.status();
-  EXPECT_EQ(p1->captured_minor, 200);
   EXPECT_EQ(p1->version, stored[1].version + 1);
-  // The held one, cap-1 and cap-2 together, then cap-1b.
+  // The held one, cap-1, cap-2 and cap-3 together, then cap-1b.
   const db::GroupCommitStats after = repository_.WriteStats();
   EXPECT_EQ(after.batches - before.batches, 3);
-  EXPECT_EQ(after.items - before.items, 4);
+  EXPECT_EQ(after.items - before.items, 5);
 }
 
 }  // namespace
