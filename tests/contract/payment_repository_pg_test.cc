@@ -71,6 +71,31 @@ class PgPaymentBatchTest : public ::testing::Test {
     for (std::thread& t : threads) t.join();
   }
 
+  // CreatePending of payments.at(name) for each of `names`, in that order: the first (request id
+  // auth-held) waits on an open transaction's claim of auth-held for a payment of its own, the
+  // others queue behind it; then that transaction rolls back. Results by name.
+  std::map<std::string, absl::StatusOr<CreatePaymentResult>> CreateBehindAHeldClaim(
+      const std::map<std::string, Payment>& payments, const std::vector<std::string>& names) {
+    std::map<std::string, absl::StatusOr<CreatePaymentResult>> results;
+    std::vector<std::function<void()>> writes;
+    for (const std::string& name : names) {
+      writes.push_back([&, name] {
+        absl::StatusOr<CreatePaymentResult> r = repository_.CreatePending(payments.at(name));
+        absl::MutexLock l(&mu_);
+        results.emplace(name, std::move(r));
+      });
+    }
+    RunBehindAHeldLock(
+        "WITH p AS (INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
+        " payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
+        " decline_reason, gateway_reference) VALUES (gen_random_uuid(), 'o-x', 'auth-held', 0,"
+        " 'tok', 'USD', 1, 0, 0, 'pending', '', '') RETURNING id)"
+        " INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
+        " request_fingerprint) SELECT 'auth-held', id, 'authorize', 1, 0 FROM p",
+        writes, [&] { return repository_.WriteStats().queued; });
+    return results;
+  }
+
   static void WaitFor(const std::string& what, const std::function<bool()>& done) {
     for (int i = 0; i < 1000 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
     EXPECT_TRUE(done()) << what;
@@ -91,24 +116,7 @@ TEST_F(PgPaymentBatchTest, CreatesQueuedBehindAStatementShareTheNext) {
                                                    {"b", SamplePayment("auth-b", "o-b", 200)},
                                                    {"a-again", SamplePayment("auth-a", "o-a")},
                                                    {"c", SamplePayment("auth-c", "o-c", 300)}};
-  std::map<std::string, absl::StatusOr<CreatePaymentResult>> results;
-  auto create = [&](const std::string& name) {
-    return [&, name] {
-      absl::StatusOr<CreatePaymentResult> r = repository_.CreatePending(payments.at(name));
-      absl::MutexLock l(&mu_);
-      results.emplace(name, std::move(r));
-    };
-  };
-  // The open transaction claims auth-held for a payment of its own, and never commits.
-  RunBehindAHeldLock(
-      "WITH p AS (INSERT INTO payments.payments (id, order_id, request_id, request_fingerprint,"
-      " payment_token, currency, amount_minor, captured_minor, refunded_minor, status,"
-      " decline_reason, gateway_reference) VALUES (gen_random_uuid(), 'o-x', 'auth-held', 0,"
-      " 'tok', 'USD', 1, 0, 0, 'pending', '', '') RETURNING id)"
-      " INSERT INTO payments.operations (request_id, payment_id, kind, amount_minor,"
-      " request_fingerprint) SELECT 'auth-held', id, 'authorize', 1, 0 FROM p",
-      {create("held"), create("a"), create("b"), create("a-again"), create("c")},
-      [&] { return repository_.WriteStats().queued; });
+  const auto results = CreateBehindAHeldClaim(payments, {"held", "a", "b", "a-again", "c"});
   for (const char* name : {"held", "a", "b", "c"}) {
     ASSERT_TRUE(results.at(name).ok()) << name << ": " << results.at(name).status();
     EXPECT_TRUE(results.at(name)->created) << name;
@@ -129,6 +137,32 @@ TEST_F(PgPaymentBatchTest, CreatesQueuedBehindAStatementShareTheNext) {
     EXPECT_EQ(got->request_id, payments.at(name).request_id);
     EXPECT_EQ(got->status, PaymentStatus::kPending);
   }
+}
+
+// A shared statement the database refuses for one write's value (here a CHECK the domain would
+// never let through) fails for all its writes; each is then written alone, so only the bad one
+// fails, with the status it would have had on its own.
+TEST_F(PgPaymentBatchTest, AStatementRefusedForOneWriteFailsOnlyThatWrite) {
+  Payment bad = SamplePayment("auth-bad", "o-bad", 100);
+  bad.amount.minor = 0;  // CHECK (amount_minor > 0).
+  const std::map<std::string, Payment> payments = {{"held", SamplePayment("auth-held", "o-held")},
+                                                   {"a", SamplePayment("auth-a", "o-a", 100)},
+                                                   {"bad", bad},
+                                                   {"b", SamplePayment("auth-b", "o-b", 200)}};
+  const auto results = CreateBehindAHeldClaim(payments, {"held", "a", "bad", "b"});
+  for (const char* name : {"held", "a", "b"}) {
+    ASSERT_TRUE(results.at(name).ok()) << name << ": " << results.at(name).status();
+    EXPECT_TRUE(results.at(name)->created) << name;
+    EXPECT_TRUE(repository_.Get(payments.at(name).id).ok()) << name;
+  }
+  EXPECT_EQ(results.at("bad").status().code(), absl::StatusCode::kFailedPrecondition)
+      << results.at("bad").status();
+  EXPECT_EQ(repository_.Get(bad.id).status().code(), absl::StatusCode::kNotFound);
+  // a and b were written alone after the shared statement failed: two transactions.
+  EXPECT_NE(results.at("a")->payment.create_time, results.at("b")->payment.create_time);
+  const db::GroupCommitStats stats = repository_.WriteStats();
+  EXPECT_EQ(stats.batches, 2);  // held; a, bad, b.
+  EXPECT_EQ(stats.items, 4);
 }
 
 // Operations applied while an ApplyOperation statement waits (on a payment row locked
