@@ -83,28 +83,82 @@ TEST(PgOrderRepositoryTest, TransitionInTransactionMovesAllowedStatusAndRefusesT
 // same request id) share the next statement, each with its items and its workflow; a second
 // order with a request id already in that statement goes in a later one and gets the first
 // order back (created=false).
-TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTheirWorkflows) {
-  const std::string dsn = testing::CreateTestDatabase("orders_batch");
-  for (const char* schema : {"orders", "saga"}) {
-    ASSERT_TRUE(db::Migrator(dsn, *db::EmbeddedMigrations(schema)).Up().ok()) << schema;
+// Orders created behind a shared Create statement that waits on an open transaction's insert of
+// the same request id ("req-held"), with the PlaceOrder launcher set (leased workflows).
+class PgOrderRepositoryBatchTest : public ::testing::Test {
+ protected:
+  PgOrderRepositoryBatchTest()
+      : dsn_(testing::CreateTestDatabase("orders_batch")),
+        pool_(db::PoolOptions{.dsn = dsn_, .size = 8}),
+        repository_(&pool_, {.max_batch = 64, .lock_timeout = absl::Minutes(1)}) {
+    for (const char* schema : {"orders", "saga"}) {
+      EXPECT_TRUE(db::Migrator(dsn_, *db::EmbeddedMigrations(schema)).Up().ok()) << schema;
+    }
+    repository_.SetWorkflowLauncher(
+        [](const Order& order) {
+          return db::WorkflowStart{.type = "PlaceOrder",
+                                   .id = order.workflow_id,
+                                   .business_key = order.id,
+                                   .input = "input-" + order.request_id,
+                                   .owner = "coordinator-x",
+                                   .lease = absl::Seconds(30)};
+        },
+        [&](const db::WorkflowStart& start) {
+          absl::MutexLock lock(&mu_);
+          started_.push_back(start.id);
+        });
   }
-  db::ConnectionPool pool(db::PoolOptions{.dsn = dsn, .size = 8});
-  db::PgOrderRepository repository(&pool, {.max_batch = 64, .lock_timeout = absl::Minutes(1)});
-  absl::Mutex mu;
-  std::vector<std::string> started;
-  repository.SetWorkflowLauncher(
-      [](const Order& order) {
-        return db::WorkflowStart{.type = "PlaceOrder",
-                                 .id = order.workflow_id,
-                                 .business_key = order.id,
-                                 .input = "input-" + order.request_id,
-                                 .owner = "coordinator-x",
-                                 .lease = absl::Seconds(30)};
-      },
-      [&](const db::WorkflowStart& start) {
-        absl::MutexLock lock(&mu);
-        started.push_back(start.id);
+
+  // Creates orders.at(name) for each of `names`, in that order: the first (request id req-held)
+  // waits on the open transaction's insert, the others queue behind it one at a time; then that
+  // transaction rolls back. Results by name.
+  std::map<std::string, absl::StatusOr<CreateOrderResult>> CreateBehindAHeldInsert(
+      const std::map<std::string, Order>& orders, const std::vector<std::string>& names) {
+    pqxx::connection locker(dsn_);
+    pqxx::work lock(locker);
+    lock.exec(
+        "INSERT INTO orders.orders (id, customer_id, status, status_reason, currency, total_minor,"
+        " workflow_id, payment_token, request_id, request_fingerprint) VALUES"
+        " (gen_random_uuid(), 'x', 'pending', '', 'USD', 1, 'wf-x', 'tok', 'req-held', 0)");
+    std::map<std::string, absl::StatusOr<CreateOrderResult>> results;
+    auto create = [&](const std::string& name) {
+      return std::thread([&, name] {
+        absl::StatusOr<CreateOrderResult> r = repository_.Create(orders.at(name));
+        absl::MutexLock l(&mu_);
+        results.emplace(name, std::move(r));
       });
+    };
+    auto wait_for = [](const std::string& what, const std::function<bool()>& done) {
+      for (int i = 0; i < 1000 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
+      EXPECT_TRUE(done()) << what;
+    };
+    const int64_t queued_before = repository_.CreateStats().queued;
+    std::vector<std::thread> threads;
+    threads.push_back(create(names.front()));
+    wait_for("the first statement waits on the held insert",
+             [&] { return testing::LockWaits(dsn_) == 1; });
+    for (size_t i = 1; i < names.size(); ++i) {
+      threads.push_back(create(names[i]));
+      const auto queued = queued_before + static_cast<int64_t>(i);
+      wait_for(names[i], [&] { return repository_.CreateStats().queued == queued; });
+    }
+    lock.abort();
+    for (std::thread& t : threads) t.join();
+    return results;
+  }
+
+  std::string dsn_;
+  db::ConnectionPool pool_;
+  db::PgOrderRepository repository_;
+  absl::Mutex mu_;
+  std::vector<std::string> started_ ABSL_GUARDED_BY(mu_);
+};
+
+// Orders created while a Create statement waits share the next statement, each with its items
+// and its workflow; one whose request id exists already (d-again), in the middle of it, is
+// skipped by it and answered alone; a second order with a request id already in that statement
+// (a-again) goes in a later one. Both get the first order back (created=false).
+TEST_F(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTheirWorkflows) {
   const std::map<std::string, Order> orders = {
       {"held", SampleOrder("alice", "req-held")},  {"a", SampleOrder("bob", "req-a", 2)},
       {"b", SampleOrder("carol", "req-b", 1)},     {"a-again", SampleOrder("bob", "req-a", 3)},
@@ -112,39 +166,11 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
       {"d-again", SampleOrder("erin", "req-d", 1)}};
   // d exists before the statements under test: d-again, in the middle of the shared one, is
   // skipped by it and answered alone.
-  ASSERT_TRUE(repository.Create(orders.at("d")).ok());
-  const db::GroupCommitStats before = repository.CreateStats();
+  ASSERT_TRUE(repository_.Create(orders.at("d")).ok());
+  const db::GroupCommitStats before = repository_.CreateStats();
 
-  pqxx::connection locker(dsn);
-  pqxx::work lock(locker);
-  lock.exec(
-      "INSERT INTO orders.orders (id, customer_id, status, status_reason, currency, total_minor,"
-      " workflow_id, payment_token, request_id, request_fingerprint) VALUES"
-      " (gen_random_uuid(), 'x', 'pending', '', 'USD', 1, 'wf-x', 'tok', 'req-held', 0)");
-  std::map<std::string, absl::StatusOr<CreateOrderResult>> results;
-  auto create = [&](const std::string& name) {
-    return std::thread([&, name] {
-      absl::StatusOr<CreateOrderResult> r = repository.Create(orders.at(name));
-      absl::MutexLock l(&mu);
-      results.emplace(name, std::move(r));
-    });
-  };
-  auto wait_for = [](const std::string& what, const std::function<bool()>& done) {
-    for (int i = 0; i < 1000 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
-    EXPECT_TRUE(done()) << what;
-  };
-  std::vector<std::thread> threads;
-  threads.push_back(create("held"));
-  wait_for("the first statement waits on the held insert",
-           [&] { return testing::LockWaits(dsn) == 1; });
-  int64_t queued = 0;
-  for (const char* name : {"a", "b", "d-again", "a-again", "c"}) {
-    threads.push_back(create(name));
-    ++queued;
-    wait_for(name, [&] { return repository.CreateStats().queued == queued; });
-  }
-  lock.abort();
-  for (std::thread& t : threads) t.join();
+  const auto results =
+      CreateBehindAHeldInsert(orders, {"held", "a", "b", "d-again", "a-again", "c"});
 
   for (const char* name : {"held", "a", "b", "c"}) {
     ASSERT_TRUE(results.at(name).ok()) << name << ": " << results.at(name).status();
@@ -161,14 +187,14 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
   EXPECT_EQ(results.at("a")->order.create_time, results.at("b")->order.create_time);
   EXPECT_EQ(results.at("a")->order.create_time, results.at("c")->order.create_time);
   // The held one, the four queued behind it together, then a-again.
-  const db::GroupCommitStats stats = repository.CreateStats();
+  const db::GroupCommitStats stats = repository_.CreateStats();
   EXPECT_EQ(stats.batches - before.batches, 3);
   EXPECT_EQ(stats.items - before.items, 6);
   EXPECT_EQ(stats.queued, 0);
 
   for (const char* name : {"held", "a", "b", "c", "d"}) {
     const Order& order = orders.at(name);
-    absl::StatusOr<Order> stored = repository.Get(order.id);
+    absl::StatusOr<Order> stored = repository_.Get(order.id);
     ASSERT_TRUE(stored.ok()) << name << ": " << stored.status();
     ASSERT_EQ(stored->items.size(), order.items.size()) << name;
     for (size_t i = 0; i < order.items.size(); ++i) {
@@ -176,7 +202,7 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
       EXPECT_EQ(stored->items[i].quantity, order.items[i].quantity) << name << " line " << i + 1;
     }
   }
-  pqxx::connection conn(dsn);
+  pqxx::connection conn(dsn_);
   pqxx::nontransaction tx(conn);
   // Every order's lines are numbered 1..n in its own item order.
   for (const pqxx::row& row :
@@ -202,8 +228,39 @@ TEST(PgOrderRepositoryBatchTest, CreatesQueuedBehindAStatementShareTheNextWithTh
     EXPECT_EQ(row[7].as<int>(), 1) << request_id;
     EXPECT_TRUE(row[8].as<bool>()) << request_id;
   }
-  absl::MutexLock l(&mu);
-  EXPECT_EQ(started.size(), 5u);
+  absl::MutexLock l(&mu_);
+  EXPECT_EQ(started_.size(), 5u);
+}
+
+// A shared statement the database refuses for one order's value (a CHECK the domain would never
+// let through) fails for all its orders; each is then created alone, so only the bad one fails,
+// with the status it would have had on its own, and every other order gets its workflow.
+TEST_F(PgOrderRepositoryBatchTest, AStatementRefusedForOneOrderFailsOnlyThatOrder) {
+  Order bad = SampleOrder("bob", "req-bad");
+  bad.customer_id = std::string(65, 'x');  // CHECK (length(customer_id) BETWEEN 1 AND 64).
+  const std::map<std::string, Order> orders = {{"held", SampleOrder("alice", "req-held")},
+                                               {"a", SampleOrder("carol", "req-a", 2)},
+                                               {"bad", bad},
+                                               {"b", SampleOrder("dave", "req-b", 1)}};
+  const auto results = CreateBehindAHeldInsert(orders, {"held", "a", "bad", "b"});
+  for (const char* name : {"held", "a", "b"}) {
+    ASSERT_TRUE(results.at(name).ok()) << name << ": " << results.at(name).status();
+    EXPECT_TRUE(results.at(name)->created) << name;
+    EXPECT_TRUE(repository_.Get(orders.at(name).id).ok()) << name;
+  }
+  EXPECT_EQ(results.at("bad").status().code(), absl::StatusCode::kFailedPrecondition)
+      << results.at("bad").status();
+  EXPECT_EQ(repository_.Get(bad.id).status().code(), absl::StatusCode::kNotFound);
+  // a and b were created alone after the shared statement failed: two transactions.
+  EXPECT_NE(results.at("a")->order.create_time, results.at("b")->order.create_time);
+  const db::GroupCommitStats stats = repository_.CreateStats();
+  EXPECT_EQ(stats.batches, 2);  // held; a, bad, b.
+  EXPECT_EQ(stats.items, 4);
+  pqxx::connection conn(dsn_);
+  pqxx::nontransaction tx(conn);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM saga.workflows")[0].as<int>(), 3);
+  absl::MutexLock l(&mu_);
+  EXPECT_EQ(started_.size(), 3u);
 }
 
 }  // namespace
