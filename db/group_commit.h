@@ -38,6 +38,14 @@ struct GroupCommitStats {
   int64_t batches = 0;
   int64_t items = 0;
   int64_t queued = 0;
+
+  // Adds another queue's (a repository reports its kinds of statement together).
+  GroupCommitStats& operator+=(const GroupCommitStats& other) {
+    batches += other.batches;
+    items += other.items;
+    queued += other.queued;
+    return *this;
+  }
 };
 
 template <typename Item>

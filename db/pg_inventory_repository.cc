@@ -405,10 +405,8 @@ absl::StatusOr<std::vector<Product>> PgInventoryRepository::ListProducts(
 
 PgInventoryRepository::PgInventoryRepository(ConnectionPool* pool, WriteBatchOptions options)
     : pool_(*pool),
-      // One statement in flight per kind (reserve, release, commit, return) when batching.
-      batch_pool_(BatchPoolOptions(pool->options(),
-                                   options.max_batch > 1 ? 4 : pool->options().size,
-                                   "_inventory_batches", options.lock_timeout)),
+      // Reserve, release, commit, return.
+      batch_pool_(BatchPoolOptions(pool->options(), options, 4, "_inventory_batches")),
       reserves_(
           options.max_batch,
           [this](const std::vector<ReserveWrite*>& batch) { SendReserves(batch); },
@@ -435,13 +433,9 @@ PgInventoryRepository::PgInventoryRepository(ConnectionPool* pool, WriteBatchOpt
 PgInventoryRepository::~PgInventoryRepository() = default;
 
 GroupCommitStats PgInventoryRepository::SettleStats() const {
-  GroupCommitStats total;
-  for (const GroupCommit<SettleWrite>* kind : {&releases_, &commits_, &returns_}) {
-    const GroupCommitStats stats = kind->Stats();
-    total.batches += stats.batches;
-    total.items += stats.items;
-    total.queued += stats.queued;
-  }
+  GroupCommitStats total = releases_.Stats();
+  total += commits_.Stats();
+  total += returns_.Stats();
   return total;
 }
 

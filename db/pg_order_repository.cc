@@ -237,9 +237,7 @@ bool SameOrderOrRequest(const CreateWrite& a, const CreateWrite& b) {
 
 PgOrderRepository::PgOrderRepository(ConnectionPool* pool, WriteBatchOptions options)
     : pool_(*pool),
-      batch_pool_(BatchPoolOptions(pool->options(),
-                                   options.max_batch > 1 ? 1 : pool->options().size,
-                                   "_order_batches", options.lock_timeout)),
+      batch_pool_(BatchPoolOptions(pool->options(), options, 1, "_order_batches")),
       creates_(
           options.max_batch, [this](const std::vector<CreateWrite*>& batch) { SendCreates(batch); },
           SameOrderOrRequest) {}

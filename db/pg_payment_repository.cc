@@ -336,10 +336,8 @@ bool SamePaymentOrOperation(const ApplyOperationWrite& a, const ApplyOperationWr
 
 PgPaymentRepository::PgPaymentRepository(ConnectionPool* pool, WriteBatchOptions options)
     : pool_(*pool),
-      // One statement in flight per kind (create, apply) when batching.
-      batch_pool_(BatchPoolOptions(pool->options(),
-                                   options.max_batch > 1 ? 2 : pool->options().size,
-                                   "_payment_batches", options.lock_timeout)),
+      // Create, apply.
+      batch_pool_(BatchPoolOptions(pool->options(), options, 2, "_payment_batches")),
       creates_(
           options.max_batch,
           [this](const std::vector<CreatePaymentWrite*>& batch) { SendCreates(batch); },
@@ -352,9 +350,9 @@ PgPaymentRepository::PgPaymentRepository(ConnectionPool* pool, WriteBatchOptions
 PgPaymentRepository::~PgPaymentRepository() = default;
 
 GroupCommitStats PgPaymentRepository::WriteStats() const {
-  const GroupCommitStats a = creates_.Stats();
-  const GroupCommitStats b = applies_.Stats();
-  return {a.batches + b.batches, a.items + b.items, a.queued + b.queued};
+  GroupCommitStats total = creates_.Stats();
+  total += applies_.Stats();
+  return total;
 }
 
 void PgPaymentRepository::SendCreates(const std::vector<CreatePaymentWrite*>& batch) {

@@ -586,8 +586,9 @@ PgWorkflowStore::PgWorkflowStore(ConnectionPool* pool, WorkflowStoreOptions opti
     : pool_(*pool),
       options_(options),
       checkpoint_pool_(BatchPoolOptions(pool->options(),
-                                        options.max_checkpoint_batch > 1 ? 1 : pool->options().size,
-                                        "_checkpoints", options.checkpoint_lock_timeout)),
+                                        {.max_batch = options.max_checkpoint_batch,
+                                         .lock_timeout = options.checkpoint_lock_timeout},
+                                        1, "_checkpoints")),
       checkpoints_(
           options.max_checkpoint_batch,
           [this](const std::vector<CheckpointWrite*>& batch) { WriteBatch(batch); },

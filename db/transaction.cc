@@ -220,14 +220,15 @@ void IndexOnlyPlansUntilCommit(pqxx::transaction_base& tx) {
   tx.exec(sql);
 }
 
-PoolOptions BatchPoolOptions(const PoolOptions& pool, int size, absl::string_view suffix,
-                             absl::Duration lock_timeout) {
+PoolOptions BatchPoolOptions(const PoolOptions& pool, const WriteBatchOptions& batch, int in_flight,
+                             absl::string_view suffix) {
   PoolOptions out = pool;
-  out.size = size;
+  out.size = batch.max_batch > 1 ? in_flight : pool.size;
   out.application_name = absl::StrCat(pool.application_name, suffix);
   out.settings.insert(out.settings.end(), IndexOnlyPlanSettings().begin(),
                       IndexOnlyPlanSettings().end());
-  out.settings.push_back(absl::StrCat("lock_timeout=", absl::ToInt64Milliseconds(lock_timeout)));
+  out.settings.push_back(
+      absl::StrCat("lock_timeout=", absl::ToInt64Milliseconds(batch.lock_timeout)));
   return out;
 }
 

@@ -130,12 +130,14 @@ struct WriteBatchOptions {
   absl::Duration lock_timeout = absl::Seconds(2);
 };
 
-// Options of a pool of `size` connections for batched statements, to the database of `pool`:
-// IndexOnlyPlanSettings() and `lock_timeout`, so that one row held locked elsewhere fails the
-// statement that carries everyone's writes after that long instead of stalling them all.
+// Options of the pool for a repository's shared statements, to the database of `pool`:
+// `in_flight` connections when batching (one per kind of statement: one statement of a kind is in
+// flight at a time), else as many as `pool` has (each write is sent at once); with
+// IndexOnlyPlanSettings() and `batch.lock_timeout`, so that one row held locked elsewhere fails
+// the statement that carries everyone's writes after that long instead of stalling them all.
 // Reported as `pool`'s application name followed by `suffix`.
-PoolOptions BatchPoolOptions(const PoolOptions& pool, int size, absl::string_view suffix,
-                             absl::Duration lock_timeout);
+PoolOptions BatchPoolOptions(const PoolOptions& pool, const WriteBatchOptions& batch, int in_flight,
+                             absl::string_view suffix);
 
 // A PostgreSQL array literal ({"a","b"}) for binding a text[] / uuid[] parameter.
 std::string TextArray(const std::vector<std::string>& values);
