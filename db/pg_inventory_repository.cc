@@ -272,8 +272,8 @@ absl::StatusOr<Reservation> SingleReservation(const pqxx::result& rows,
   return std::move(found.front());
 }
 
-// The single-order form of kReserveIfAvailable's arguments after the fingerprint: item
-// ordinals (all 1), SKUs, quantities.
+// kReserveIfAvailable's item arguments ($4..$6): per item, in line order, its order's ordinal in
+// the statement, its SKU and its quantity.
 struct ItemArrays {
   std::vector<int64_t> ordinals;
   std::vector<std::string> skus;
