@@ -27,21 +27,22 @@ using orders::OrderStatus;
 // statement, for several orders: they commit together or not at all. Per order (ordinal n, from
 // 1): $1 id, $2 customer, $3 status, $4 currency, $5 total, $6 workflow id, $7 payment token, $8
 // request id, $9 fingerprint, and the workflow to start: $10 its id, $11 type, $12 input (hex),
-// $13 owner and $14 lease (OP_START_LEASE); per item, in line order: $15 its order's ordinal, $16
-// SKU, $17 quantity, $18 unit price. An order whose request id is taken already inserts nothing (ON
-// CONFLICT, which waits for a concurrent insert of it to commit or roll back). Orders are inserted
-// in request id order, so two statements inserting the same request ids never wait on each
-// other's inserts. Returns the ordinals inserted, with the order's times. No NOTIFY: a notifying
-// transaction holds PostgreSQL's database-wide notify lock until its commit is flushed, which
-// would serialise every CreateOrder. The launcher's `started` callback wakes the local
-// coordinator after the commit; other coordinators find the row by polling.
+// $13 owner, $14 lease (OP_START_LEASE) and $19 deadline from now in ms (negative: none); per
+// item, in line order: $15 its order's ordinal, $16 SKU, $17 quantity, $18 unit price. An order
+// whose request id is taken already inserts nothing (ON CONFLICT, which waits for a concurrent
+// insert of it to commit or roll back). Orders are inserted in request id order, so two statements
+// inserting the same request ids never wait on each other's inserts. Returns the ordinals inserted,
+// with the order's times. No NOTIFY: a notifying transaction holds PostgreSQL's database-wide
+// notify lock until its commit is flushed, which would serialise every CreateOrder. The launcher's
+// `started` callback wakes the local coordinator after the commit; other coordinators find the row
+// by polling.
 #define OP_INSERT_ORDERS(workflows)                                                              \
   "WITH req AS MATERIALIZED ("                                                                   \
   "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],"         \
   "    $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[]," \
-  "    $13::text[], $14::bigint[]) WITH ORDINALITY AS r(id, customer_id, status, currency,"      \
-  "    total_minor, workflow_id, payment_token, request_id, request_fingerprint, start_id,"      \
-  "    start_type, start_input, start_owner, start_lease_ms, n)"                                 \
+  "    $13::text[], $14::bigint[], $19::bigint[]) WITH ORDINALITY AS r(id, customer_id, status," \
+  "    currency, total_minor, workflow_id, payment_token, request_id, request_fingerprint,"      \
+  "    start_id, start_type, start_input, start_owner, start_lease_ms, start_timeout_ms, n)"     \
   "), item AS MATERIALIZED ("                                                                    \
   "  SELECT * FROM unnest($15::bigint[], $16::text[], $17::int[], $18::bigint[])"                \
   "    WITH ORDINALITY AS t(n, sku, quantity, price, k)"                                         \
@@ -67,13 +68,15 @@ constexpr Statement kInsertOrders{"orders.insert", OP_INSERT_ORDERS("")};
 
 constexpr Statement kInsertOrdersWithWorkflows{
     "orders.insert_with_workflows",
-    OP_INSERT_ORDERS(", w AS ("
-                     "  INSERT INTO saga.workflows (id, type, business_key, input, status, owner,"
-                     "    lease_epoch, lease_expires_at)"
-                     "  SELECT r.start_id, r.start_type, w.id::text, decode(r.start_input, 'hex'),"
-                     "    'running', " OP_START_LEASE(
-                         "r.start_owner", "r.start_lease_ms") "  FROM won w JOIN req r ON r.n = w.n"
-                                                              ")")};
+    OP_INSERT_ORDERS(
+        ", w AS ("
+        "  INSERT INTO saga.workflows (id, type, business_key, input, status,"
+        "    deadline_at, owner, lease_epoch, lease_expires_at)"
+        "  SELECT r.start_id, r.start_type, w.id::text, decode(r.start_input, 'hex'),"
+        "    'running', CASE WHEN r.start_timeout_ms < 0 THEN NULL"
+        "      ELSE now() + r.start_timeout_ms * interval '1 millisecond' END, " OP_START_LEASE(
+            "r.start_owner", "r.start_lease_ms") "  FROM won w JOIN req r ON r.n = w.n"
+                                                 ")")};
 
 constexpr Statement kSelectOrderByRequestId{
     "orders.select_by_request_id",
@@ -187,7 +190,7 @@ namespace {
 void ExecInsertOrders(pqxx::transaction_base& tx, const std::vector<CreateWrite*>& writes) {
   std::vector<std::string> ids, customers, statuses, currencies, workflow_ids, tokens, request_ids,
       start_ids, start_types, start_inputs, start_owners, skus;
-  std::vector<int64_t> totals, fingerprints, lease_ms, item_ordinals, prices;
+  std::vector<int64_t> totals, fingerprints, lease_ms, timeout_ms, item_ordinals, prices;
   std::vector<int32_t> quantities;
   for (size_t i = 0; i < writes.size(); ++i) {
     const Order& order = *writes[i]->order;
@@ -206,6 +209,9 @@ void ExecInsertOrders(pqxx::transaction_base& tx, const std::vector<CreateWrite*
     start_inputs.push_back(start ? absl::BytesToHexString(start->input) : "");
     start_owners.push_back(start ? start->owner : "");
     lease_ms.push_back(start ? absl::ToInt64Milliseconds(start->lease) : 0);
+    timeout_ms.push_back(start && start->timeout != absl::InfiniteDuration()
+                             ? absl::ToInt64Milliseconds(start->timeout)
+                             : -1);
     for (const OrderItem& item : order.items) {
       item_ordinals.push_back(static_cast<int64_t>(i) + 1);
       skus.push_back(item.sku);
@@ -214,13 +220,13 @@ void ExecInsertOrders(pqxx::transaction_base& tx, const std::vector<CreateWrite*
     }
   }
   for (CreateWrite* write : writes) write->inserted = false;
-  const pqxx::result rows =
-      Exec(tx, writes.front()->start ? kInsertOrdersWithWorkflows : kInsertOrders, TextArray(ids),
-           TextArray(customers), TextArray(statuses), TextArray(currencies), IntArray(totals),
-           TextArray(workflow_ids), TextArray(tokens), TextArray(request_ids),
-           IntArray(fingerprints), TextArray(start_ids), TextArray(start_types),
-           TextArray(start_inputs), TextArray(start_owners), IntArray(lease_ms),
-           IntArray(item_ordinals), TextArray(skus), IntArray(quantities), IntArray(prices));
+  const pqxx::result rows = Exec(
+      tx, writes.front()->start ? kInsertOrdersWithWorkflows : kInsertOrders, TextArray(ids),
+      TextArray(customers), TextArray(statuses), TextArray(currencies), IntArray(totals),
+      TextArray(workflow_ids), TextArray(tokens), TextArray(request_ids), IntArray(fingerprints),
+      TextArray(start_ids), TextArray(start_types), TextArray(start_inputs),
+      TextArray(start_owners), IntArray(lease_ms), IntArray(item_ordinals), TextArray(skus),
+      IntArray(quantities), IntArray(prices), IntArray(timeout_ms));
   for (const pqxx::row& row : rows) {
     CreateWrite& write = *writes.at(row[0].as<int64_t>() - 1);
     write.inserted = true;

@@ -48,6 +48,9 @@ struct WorkflowStart {
   std::string id;
   std::string business_key;
   std::string input;
+  // The workflow's deadline, from its start (database clock): a workflow not past its pivot by
+  // then stops, fails and compensates; its waits end and its calls are cut off at it. Infinite:
+  // none.
   absl::Duration timeout = absl::InfiniteDuration();
   // When set, the workflow is inserted already leased to this owner (epoch 1) for `lease`: the
   // starting process runs it at once, without a claim (see Engine::OfferLease). Empty: inserted

@@ -1,5 +1,7 @@
 #include "saga/context.h"
 
+#include <algorithm>
+
 #include "absl/random/random.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -86,7 +88,20 @@ absl::Status WorkflowContext::WriteWithPending(StepRecord step) {
   return absl::OkStatus();
 }
 
+absl::Duration WorkflowContext::WakeDelay(absl::Duration delay) const {
+  if (past_pivot_ || deadline_ == absl::InfiniteFuture()) return delay;
+  // Just past the deadline, so the run that wakes finds it passed and compensates.
+  return std::min(delay,
+                  std::max(deadline_ - absl::Now(), absl::ZeroDuration()) + absl::Milliseconds(10));
+}
+
+absl::Time WorkflowContext::CallDeadline(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  return past_pivot_ ? deadline : std::min(deadline, deadline_);
+}
+
 absl::Status WorkflowContext::Suspend(absl::Duration delay, bool persisted) {
+  delay = WakeDelay(delay);
   if (!persisted) {
     OP_RETURN_IF_ERROR(FlushPending());
     OP_RETURN_IF_ERROR(Persist(store_.Suspend(fence_, WorkflowStatus::kWaiting, delay)));
@@ -192,7 +207,7 @@ absl::StatusOr<std::string> WorkflowContext::Step(
 
   FaultPoint("before_remote_call");
   StepCall call{fence_.workflow_id, absl::StrCat(fence_.workflow_id, "/", options.name),
-                step.attempts + 1, absl::Now() + options.timeout};
+                step.attempts + 1, CallDeadline(options.timeout)};
   const absl::Time started = absl::Now();
   absl::StatusOr<std::string> result = fn(call);
   FaultPoint("after_remote_call");
@@ -236,8 +251,8 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     const absl::Duration delay = policy.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
     OP_RETURN_IF_ERROR(FlushPending());
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
-                                                         WorkflowStatus::kWaiting, delay)));
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
+        fence_, step, !row_exists, delay, WorkflowStatus::kWaiting, WakeDelay(delay))));
     return Suspend(delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
@@ -294,8 +309,8 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
     const absl::Duration delay = options.retry.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
     OP_RETURN_IF_ERROR(FlushPending());
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
-                                                         WorkflowStatus::kWaiting, delay)));
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
+        fence_, step, !row_exists, delay, WorkflowStatus::kWaiting, WakeDelay(delay))));
     return Suspend(delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
@@ -318,8 +333,8 @@ absl::Status WorkflowContext::Sleep(const std::string& name, absl::Duration dura
       step.Settle(StepStatus::kSucceeded);
       return Persist(store_.WriteSteps(fence_, {step}));
     }
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/true, duration,
-                                                         WorkflowStatus::kWaiting, duration)));
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
+        fence_, step, /*insert=*/true, duration, WorkflowStatus::kWaiting, WakeDelay(duration))));
     return Suspend(duration);
   }
   if (recorded->status == StepStatus::kSucceeded) return absl::OkStatus();
@@ -355,14 +370,15 @@ absl::StatusOr<std::string> WorkflowContext::WaitForSignal(const std::string& si
 
   if (recorded == nullptr) {
     step.status = StepStatus::kWaiting;
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/true, timeout,
-                                                         WorkflowStatus::kWaiting, timeout)));
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
+        fence_, step, /*insert=*/true, timeout, WorkflowStatus::kWaiting, WakeDelay(timeout))));
     return Suspend(timeout);
   }
   const absl::Duration remaining = recorded->next_attempt_at - absl::Now();
   if (remaining > absl::Milliseconds(20)) {
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
-        fence_, step, /*insert=*/false, remaining, WorkflowStatus::kWaiting, remaining)));
+    OP_RETURN_IF_ERROR(
+        Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/false, remaining,
+                                          WorkflowStatus::kWaiting, WakeDelay(remaining))));
     return Suspend(remaining);
   }
   const absl::Status timed_out = absl::DeadlineExceededError(

@@ -46,7 +46,8 @@ struct StepOptions {
   // Unique within the workflow; part of the idempotency key.
   std::string name;
   RetryPolicy retry;
-  // Deadline of each attempt, handed to the step (and propagated to its gRPC call).
+  // Deadline of each attempt, handed to the step (and propagated to its gRPC call); before the
+  // pivot, never past the workflow's deadline.
   absl::Duration timeout = absl::Seconds(10);
   // Registered compensation that undoes this step, and its arguments. Recorded durably before
   // the step's first attempt, so a step that timed out but may have succeeded is still undone.
@@ -127,7 +128,12 @@ class WorkflowContext {
   absl::Status Begin(const std::string& name, StepKind kind, const StepRecord** recorded);
   // Unwinds the run until `delay` from now. `persisted`: the wake-up time and the lease release
   // were already written (with a step update); otherwise they are written here.
+  // Capped at the workflow's deadline before the pivot (`delay` is when the run would wake).
   absl::Status Suspend(absl::Duration delay, bool persisted = true);
+  // The workflow's deadline bounds, before the pivot, every wait and every call: a wait wakes
+  // just past it (and the run then compensates), a call's deadline is at most it.
+  absl::Duration WakeDelay(absl::Duration delay) const;
+  absl::Time CallDeadline(absl::Duration timeout) const;
   absl::Status Stopped() const;
   absl::Status Persist(absl::Status write);
   // Writes `step` together with the buffered checkpoints, in one statement.

@@ -143,8 +143,6 @@ struct WorkflowDefinition {
   // database (e.g. business metrics). Not called when recording the end failed; the workflow is
   // then re-run. Must be fast and must not throw. May be empty.
   std::function<void(const FinishInfo&)> after_finish;
-  // Overall deadline from start; a workflow past it (before its pivot) fails and compensates.
-  absl::Duration timeout = absl::InfiniteDuration();
 };
 
 }  // namespace order_platform::saga

@@ -239,6 +239,9 @@ void WorkflowToProto(const WorkflowRecord& workflow, absl::Time now, v1::Workflo
   TimeToProto(workflow.updated_at, proto->mutable_update_time());
   const bool finished = IsTerminal(workflow.status) && workflow.finished_at != absl::InfinitePast();
   if (finished) TimeToProto(workflow.finished_at, proto->mutable_end_time());
+  if (workflow.deadline_at != absl::InfiniteFuture()) {
+    TimeToProto(workflow.deadline_at, proto->mutable_deadline_time());
+  }
   if (workflow.created_at != absl::InfinitePast()) {
     DurationToProto((finished ? workflow.finished_at : now) - workflow.created_at,
                     proto->mutable_duration());

@@ -393,11 +393,11 @@ WorkflowDefinition RefundOrderWorkflow(const OrderParticipants& participants,
   return def;
 }
 
-db::WorkflowStart PlaceOrderStart(const orders::Order& order) {
+db::WorkflowStart PlaceOrderStart(const orders::Order& order, absl::Duration deadline) {
   orders::v1::Order proto;
   orders::OrderToProto(order, &proto);
-  return db::WorkflowStart{kPlaceOrderType, order.workflow_id, order.id,
-                           proto.SerializeAsString()};
+  return db::WorkflowStart{kPlaceOrderType, order.workflow_id, order.id, proto.SerializeAsString(),
+                           order.confirm_within.value_or(deadline)};
 }
 
 absl::Status EngineOrderWorkflows::CancelInFlight(const orders::Order& order,

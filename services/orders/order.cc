@@ -73,6 +73,9 @@ uint64_t FingerprintOf(const NewOrder& request) {
     absl::StrAppend(&canonical, "\x1e", item.sku, "\x1f", item.quantity, "\x1f",
                     item.unit_price.currency, "\x1f", item.unit_price.minor);
   }
+  if (request.confirm_within.has_value()) {
+    absl::StrAppend(&canonical, "\x1d", absl::ToInt64Nanoseconds(*request.confirm_within));
+  }
   return Fingerprint(canonical);
 }
 
@@ -84,6 +87,10 @@ absl::StatusOr<Order> MakeOrder(const NewOrder& request, absl::Time now) {
   OP_RETURN_IF_ERROR(ValidateRequestId(request.request_id));
   OP_RETURN_IF_ERROR(ValidateIdentifier(request.customer_id, "customer_id"));
   OP_RETURN_IF_ERROR(ValidateIdentifier(request.payment_token, "payment_token", 128));
+  if (request.confirm_within.has_value() && (*request.confirm_within < kMinConfirmWithin ||
+                                             *request.confirm_within > kMaxConfirmWithin)) {
+    return InvalidField("confirm_within", "must be between 1s and 30 days");
+  }
   if (request.items.empty()) return InvalidField("items", "at least one item is required");
   if (request.items.size() > kMaxItemsPerOrder) {
     return InvalidField("items", absl::StrCat("at most ", kMaxItemsPerOrder, " items"));
@@ -122,6 +129,7 @@ absl::StatusOr<Order> MakeOrder(const NewOrder& request, absl::Time now) {
   order.payment_token = request.payment_token;
   order.request_id = request.request_id;
   order.request_fingerprint = FingerprintOf(request);
+  order.confirm_within = request.confirm_within;
   order.create_time = now;
   order.update_time = now;
   return order;

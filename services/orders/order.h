@@ -18,6 +18,9 @@ namespace order_platform::orders {
 inline constexpr int kMaxItemsPerOrder = 100;
 inline constexpr int32_t kMaxItemQuantity = 10000;
 inline constexpr size_t kMaxReasonLength = 500;
+// Bounds of CreateOrder's confirm_within.
+inline constexpr absl::Duration kMinConfirmWithin = absl::Seconds(1);
+inline constexpr absl::Duration kMaxConfirmWithin = absl::Hours(24 * 30);
 
 enum class OrderStatus { kPending, kConfirmed, kRejected, kCancelled };
 
@@ -50,6 +53,9 @@ struct NewOrder {
   std::string customer_id;
   std::vector<OrderItem> items;
   std::string payment_token;
+  // How long the order may take to be confirmed (kMinConfirmWithin..kMaxConfirmWithin); unset:
+  // the server's default.
+  std::optional<absl::Duration> confirm_within;
 };
 
 struct Order {
@@ -67,6 +73,8 @@ struct Order {
   uint64_t request_fingerprint = 0;
   // The request_id of the CancelOrder call that cancelled it, for idempotent cancel.
   std::string cancel_request_id;
+  // As requested; not stored with the order: it becomes its PlaceOrder workflow's deadline.
+  std::optional<absl::Duration> confirm_within;
   absl::Time create_time;  // Set by the repository (database clock).
   absl::Time update_time;
 

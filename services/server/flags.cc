@@ -50,6 +50,9 @@ ABSL_FLAG(std::string, inventory_target, "",
           "host:port of the InventoryService the coordinator calls (default: this process).");
 ABSL_FLAG(std::string, payments_target, "",
           "host:port of the PaymentService the coordinator calls (default: this process).");
+ABSL_FLAG(absl::Duration, place_order_deadline, absl::Hours(1),
+          "An order not confirmed this long after CreateOrder is rejected (stock released, "
+          "authorization voided); inf for no deadline.");
 ABSL_FLAG(absl::Duration, cancel_wait, absl::Seconds(5),
           "How long CancelOrder waits for the order to become CANCELLED.");
 ABSL_FLAG(int, max_workflow_waits, 1000,
@@ -94,6 +97,7 @@ PlatformConfig ConfigFromFlags() {
   config.workflow_retention = absl::GetFlag(FLAGS_workflow_retention);
   config.inventory_target = absl::GetFlag(FLAGS_inventory_target);
   config.payments_target = absl::GetFlag(FLAGS_payments_target);
+  config.place_order_deadline = absl::GetFlag(FLAGS_place_order_deadline);
   config.cancel_wait = absl::GetFlag(FLAGS_cancel_wait);
   config.max_workflow_waits = absl::GetFlag(FLAGS_max_workflow_waits);
   return config;

@@ -152,6 +152,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
   if (config.max_workflow_waits < 1) {
     return InvalidField("max_workflow_waits", "must be at least 1");
   }
+  if (config.place_order_deadline < absl::Seconds(1)) {
+    return InvalidField("place_order_deadline", "must be at least 1s (inf: none)");
+  }
   std::unique_ptr<Platform> platform(new Platform(config));
   Parts& parts = *platform->parts_;
 
@@ -220,8 +223,8 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Create(const PlatformConfig&
     // Each new order's PlaceOrder workflow is inserted leased to this process's coordinator
     // when it has room, and handed to it after the commit: no claim, no queueing delay.
     parts.order_repository->SetWorkflowLauncher(
-        [self](const orders::Order& order) {
-          db::WorkflowStart start = saga::PlaceOrderStart(order);
+        [self, deadline = config.place_order_deadline](const orders::Order& order) {
+          db::WorkflowStart start = saga::PlaceOrderStart(order, deadline);
           self->OfferLease(&start);
           return start;
         },

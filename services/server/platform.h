@@ -53,6 +53,9 @@ struct PlatformConfig {
   // Where the coordinator reaches the participants; empty: this process.
   std::string inventory_target;
   std::string payments_target;
+  // PlaceOrder's workflow deadline: an order not confirmed this long after CreateOrder is
+  // rejected and its compensations run (infinite: none).
+  absl::Duration place_order_deadline = absl::Hours(1);
   // How long CancelOrder waits for the order to become CANCELLED before answering.
   absl::Duration cancel_wait = absl::Seconds(5);
   // WaitWorkflow calls that may wait at once (each holds a server thread); more are refused with

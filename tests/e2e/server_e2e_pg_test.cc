@@ -4,6 +4,7 @@
 // under load: only UNAVAILABLE while it is down, and the same process serves again after.
 //
 // Usage: server_e2e_pg_test <path to order_platform>   (or ORDER_PLATFORM_BIN)
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <atomic>
@@ -11,8 +12,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -23,6 +22,7 @@
 #include "order_platform/inventory/v1/inventory.grpc.pb.h"
 #include "order_platform/orders/v1/orders.grpc.pb.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
+#include "order_platform/saga/v1/workflow.grpc.pb.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_postgres.h"
 
@@ -104,6 +104,9 @@ TEST_F(ServerE2eTest, MigrateSubcommandGoesUpDownAndReportsVersions) {
   std::tie(code, output) = RunBinary({"serve", "--services=orders,bogus", db});
   EXPECT_EQ(code, 1) << output;
   EXPECT_NE(output.find("unknown service"), std::string::npos) << output;
+  std::tie(code, output) = RunBinary({"serve", "--place_order_deadline=0s", db});
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("place_order_deadline"), std::string::npos) << output;
 }
 
 TEST_F(ServerE2eTest, ServesEveryServiceAndDrainsInFlightCallsOnSigterm) {
@@ -123,6 +126,16 @@ TEST_F(ServerE2eTest, ServesEveryServiceAndDrainsInFlightCallsOnSigterm) {
   grpc::Status status =
       orders_stub->CreateOrder(Context().get(), OrderRequest("e2e-1"), &created);
   ASSERT_TRUE(status.ok()) << status.error_message();
+  // Its PlaceOrder workflow has the default deadline, an hour from its start.
+  auto workflows_stub = saga::v1::WorkflowService::NewStub(channel);
+  saga::v1::GetWorkflowRequest get;
+  get.set_workflow_id(created.order().workflow_id());
+  saga::v1::Workflow workflow;
+  status = workflows_stub->GetWorkflow(Context().get(), get, &workflow);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(workflow.has_deadline_time());
+  EXPECT_EQ(workflow.deadline_time().seconds() - workflow.start_time().seconds(), 3600);
+  EXPECT_EQ(workflow.deadline_time().nanos(), workflow.start_time().nanos());
 
   auto inventory_stub = inventory::v1::InventoryService::NewStub(channel);
   inventory::v1::UpsertProductRequest product;

@@ -171,7 +171,9 @@ class OrderSagaTest : public ::testing::Test {
     store_ = std::make_unique<db::PgWorkflowStore>(pool_.get());
 
     order_repository_ = std::make_unique<db::PgOrderRepository>(pool_.get());
-    order_repository_->SetWorkflowLauncher(saga::PlaceOrderStart);
+    order_repository_->SetWorkflowLauncher([this](const orders::Order& order) {
+      return saga::PlaceOrderStart(order, place_order_deadline_);
+    });
     order_service_ = std::make_unique<orders::OrderService>(order_repository_.get());
     order_handler_ = std::make_unique<orders::OrderServiceHandler>(order_service_.get());
 
@@ -581,6 +583,8 @@ class OrderSagaTest : public ::testing::Test {
   std::unique_ptr<saga::Engine> engine_ ABSL_GUARDED_BY(engine_mu_);
 
   std::map<std::string, int64_t> initial_on_hand_;
+  // The deadline of the PlaceOrder workflows CreateOrder starts.
+  absl::Duration place_order_deadline_ = absl::InfiniteDuration();
   std::set<std::string> left_unsettled_;  // Workflow ids a test leaves for an operator.
   std::atomic<int> requests_{0};  // PlaceOrder may run on several threads.
 };
@@ -754,9 +758,9 @@ TEST_F(OrderSagaTest, TransientGatewayFailuresAreRetriedAndTheOrderConfirms) {
   ExpectStock("LAMP", 2, 0);
 }
 
-// A participant slower than the step timeout cannot be tested here: the PlaceOrder step timeouts
-// are fixed at 5 s (10 s for capture) with 6 attempts, so tok_slow_<MS> past them takes over 30 s.
-// This covers a slow participant within the timeout.
+// A participant slower than the step timeout takes over 30 s to exhaust PlaceOrder's retries (5 s
+// per attempt, 10 s for capture, 6 attempts); one cut short by the workflow's deadline is tested
+// below. This covers a slow participant within the timeout.
 TEST_F(OrderSagaTest, SlowGatewayWithinTheStepTimeoutConfirmsWithoutRetrying) {
   AddProduct("DESK", 2);
   const ov1::Order order = PlaceOrder("tok_slow_200", {{"DESK", 1}});
@@ -768,6 +772,49 @@ TEST_F(OrderSagaTest, SlowGatewayWithinTheStepTimeoutConfirmsWithoutRetrying) {
   EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_CAPTURED);
   ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_COMMITTED);
   ExpectStock("DESK", 1, 0);
+}
+
+// The workflow's deadline cuts off a participant call that would outlast it (the simulator honours
+// the propagated gRPC deadline; without the cut, this 3 s authorization would succeed within its
+// 5 s step timeout) and ends the retry wait that follows at the deadline: the order is rejected,
+// its stock released and its payment voided (the void is as slow as every call with this token).
+TEST_F(OrderSagaTest, AnOrderNotConfirmedByItsDeadlineIsRejectedAndItsHoldsUndone) {
+  place_order_deadline_ = absl::Seconds(1);
+  AddProduct("LAMP", 2);
+  const ov1::Order order = PlaceOrder("tok_slow_3000", {{"LAMP", 1}});
+  const WorkflowRecord w = AwaitWorkflow(order.workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated) << w.status_reason;
+  EXPECT_EQ(w.status_reason, "workflow deadline exceeded");
+  EXPECT_FALSE(w.past_pivot);
+  EXPECT_EQ(w.deadline_at, w.created_at + absl::Seconds(1));
+  const StepRecord* authorize = FindStep(w, "authorize_payment");
+  ASSERT_NE(authorize, nullptr);
+  EXPECT_EQ(authorize->attempts, 1);
+  EXPECT_EQ(authorize->error_code, absl::StatusCode::kDeadlineExceeded) << authorize->error_message;
+  EXPECT_EQ(FindStep(w, "confirm_order"), nullptr);
+
+  const ov1::Order rejected = GetOrder(order.order_id());
+  EXPECT_EQ(rejected.status(), ov1::ORDER_STATUS_REJECTED);
+  EXPECT_EQ(rejected.status_reason(), "workflow deadline exceeded");
+  EXPECT_EQ(OnlyPayment(order.order_id()).status(), pv1::PAYMENT_STATUS_VOIDED);
+  ExpectReservation(order.order_id(), iv1::RESERVATION_STATUS_RELEASED);
+  ExpectStock("LAMP", 2, 0);
+}
+
+// An order confirmed within its deadline is not affected by it. A CreateOrder that asks for its
+// own deadline (confirm_within) gets it instead of the server's.
+TEST_F(OrderSagaTest, AnOrderConfirmedWithinTheDeadlineItAskedForIsUnaffectedByIt) {
+  place_order_deadline_ = absl::Hours(1);
+  AddProduct("RUG", 1);
+  ov1::CreateOrderRequest request = OrderRequest("tok_slow_200", {{"RUG", 1}});
+  request.mutable_confirm_within()->set_seconds(30);
+  ov1::CreateOrderResponse response;
+  const grpc::Status status = Create(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(AwaitOrder(response.order()).status(), ov1::ORDER_STATUS_CONFIRMED);
+  const WorkflowRecord w = Workflow(response.order().workflow_id());
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted);
+  EXPECT_EQ(w.deadline_at, w.created_at + absl::Seconds(30));
 }
 
 // ---- cancellation -------------------------------------------------------------------------------

@@ -185,6 +185,17 @@ TEST_F(OrderServiceTest, CreateOrderRejectsBadInputNamingTheField) {
          r.mutable_items(0)->set_quantity(10);
        },
        "items"},
+      {"confirm_within zero", [](auto& r) { r.mutable_confirm_within(); }, "confirm_within"},
+      {"confirm_within negative", [](auto& r) { r.mutable_confirm_within()->set_seconds(-60); },
+       "confirm_within"},
+      {"confirm_within over 30 days",
+       [](auto& r) { r.mutable_confirm_within()->set_seconds(30 * 86400 + 1); }, "confirm_within"},
+      {"confirm_within bad nanos",
+       [](auto& r) {
+         r.mutable_confirm_within()->set_seconds(60);
+         r.mutable_confirm_within()->set_nanos(1000000000);
+       },
+       "confirm_within"},
       {"too many items",
        [](auto& r) {
          for (int i = 0; i < 100; ++i) {

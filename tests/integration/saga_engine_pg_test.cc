@@ -482,6 +482,103 @@ TEST_F(SagaEngineTest, DurableSleepHoldsNoWorker) {
   EXPECT_FALSE(IsTerminal(sleeper->status));
 }
 
+// "Deadline": a compensable step "reserve", then what the input names — "retry": a step failing
+// UNAVAILABLE with an hour's backoff; "sleep": an hour's timer; "signal": an hour's wait for a
+// signal; "call": a step with an hour's timeout (its call deadline recorded as "call"); "pivot": a
+// pivot step, a 1.5 s timer and a step with an hour's timeout (recorded as "after_pivot").
+WorkflowDefinition DeadlineDefinition(Ledger* ledger, std::map<std::string, absl::Time>* deadlines,
+                                      absl::Mutex* mu) {
+  WorkflowDefinition def;
+  def.type = "Deadline";
+  def.run = [=](WorkflowContext& ctx, const std::string& input) -> absl::StatusOr<std::string> {
+    auto call = [&](const std::string& name, bool pivot, bool fail) {
+      StepOptions step;
+      step.name = name;
+      step.pivot = pivot;
+      step.timeout = absl::Hours(1);
+      step.retry.initial_interval = absl::Hours(1);
+      step.retry.maximum_interval = absl::Hours(1);
+      step.retry.maximum_attempts = 10;
+      return ctx.Step(step, [&](const StepCall& c) -> absl::StatusOr<std::string> {
+        {
+          absl::MutexLock lock(mu);
+          (*deadlines)[name] = c.deadline;
+        }
+        if (fail) return absl::UnavailableError("participant down");
+        ledger->Record(c.idempotency_key);
+        return name;
+      });
+    };
+    StepOptions reserve;
+    reserve.name = "reserve";
+    reserve.compensation = "release";
+    OP_RETURN_IF_ERROR(ctx.Step(reserve,
+                                [&](const StepCall& c) -> absl::StatusOr<std::string> {
+                                  ledger->Record(c.idempotency_key);
+                                  return std::string("r");
+                                })
+                           .status());
+    if (input == "retry") return call("charge", false, true);
+    if (input == "sleep") OP_RETURN_IF_ERROR(ctx.Sleep("nap", absl::Hours(1)));
+    if (input == "signal") return ctx.WaitForSignal("approve", absl::Hours(1));
+    if (input == "call") return call("call", false, false);
+    if (input == "pivot") {
+      OP_RETURN_IF_ERROR(call("pay", true, false).status());
+      OP_RETURN_IF_ERROR(ctx.Sleep("nap", absl::Milliseconds(1500)));
+      return call("after_pivot", false, false);
+    }
+    return std::string("done");
+  };
+  def.compensations["release"] = [ledger](const CompensationCall& call) {
+    ledger->Record(call.idempotency_key);
+    return absl::OkStatus();
+  };
+  return def;
+}
+
+// A workflow's deadline (from its start, database clock) ends every kind of wait before the pivot
+// at the deadline, not when the wait would have ended: the run that wakes compensates.
+TEST_F(SagaEngineTest, WorkflowDeadlineEndsRetryWaitsTimersAndSignalWaitsAndCompensates) {
+  std::map<std::string, absl::Time> deadlines;
+  absl::Mutex mu;
+  Engine& engine = NewEngine({DeadlineDefinition(&ledger_, &deadlines, &mu)}, Options());
+  for (const std::string wait : {"retry", "sleep", "signal"}) {
+    const std::string id = "wf-deadline-" + wait;
+    const absl::Time started = absl::Now();
+    ASSERT_TRUE(engine.StartWorkflow({"Deadline", id, "", wait, absl::Seconds(1)}).ok());
+    const WorkflowRecord w = AwaitSettled(id);
+    EXPECT_LT(absl::Now() - started, absl::Seconds(4)) << wait << ": waited past the deadline";
+    EXPECT_EQ(w.status, WorkflowStatus::kCompensated) << wait;
+    EXPECT_EQ(w.status_reason, "workflow deadline exceeded") << wait;
+    EXPECT_EQ(w.deadline_at, w.created_at + absl::Seconds(1)) << wait;
+    EXPECT_EQ(ledger_.Count(id + "/reserve"), 1) << wait;
+    EXPECT_EQ(ledger_.Count(id + "/compensate/reserve"), 1) << wait;
+  }
+}
+
+// Before the pivot a call's deadline is at most the workflow's; after it the workflow only goes
+// forward, so neither the deadline nor a wait past it stops it, and calls get their full timeout.
+TEST_F(SagaEngineTest, WorkflowDeadlineBoundsCallsBeforeThePivotAndNothingAfterIt) {
+  std::map<std::string, absl::Time> deadlines;
+  absl::Mutex mu;
+  Engine& engine = NewEngine({DeadlineDefinition(&ledger_, &deadlines, &mu)}, Options());
+  const absl::Time started = absl::Now();
+  ASSERT_TRUE(engine.StartWorkflow({"Deadline", "wf-call", "", "call", absl::Seconds(2)}).ok());
+  EXPECT_EQ(AwaitSettled("wf-call").status, WorkflowStatus::kCompleted);
+  ASSERT_TRUE(engine.StartWorkflow({"Deadline", "wf-past", "", "pivot", absl::Seconds(1)}).ok());
+  const WorkflowRecord past = AwaitSettled("wf-past");
+  EXPECT_EQ(past.status, WorkflowStatus::kCompleted) << past.status_reason;
+  EXPECT_TRUE(past.past_pivot);
+  EXPECT_EQ(ledger_.Count("wf-past/compensate/reserve"), 0);
+  EXPECT_EQ(ledger_.Count("wf-past/after_pivot"), 1);
+
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(deadlines.count("call"), 1u);
+  EXPECT_LE(deadlines["call"], started + absl::Seconds(3));  // The workflow's, not an hour.
+  ASSERT_EQ(deadlines.count("after_pivot"), 1u);
+  EXPECT_GT(deadlines["after_pivot"], absl::Now() + absl::Minutes(30));
+}
+
 TEST_F(SagaEngineTest, StartWithAnExistingIdKeepsTheFirstWorkflow) {
   Engine& engine = NewEngine();
   StartToy(engine, "wf-once", "a");

@@ -95,6 +95,16 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidOrderCase{"PaymentTokenOver128",
                          [](NewOrder& r) { r.payment_token.assign(129, 't'); }, "payment_token",
                          "payment_token: must be at most 128 characters"},
+        InvalidOrderCase{"ConfirmWithinUnderASecond",
+                         [](NewOrder& r) { r.confirm_within = absl::Milliseconds(999); },
+                         "confirm_within", "confirm_within: must be between 1s and 30 days"},
+        InvalidOrderCase{"ConfirmWithinZero",
+                         [](NewOrder& r) { r.confirm_within = absl::ZeroDuration(); },
+                         "confirm_within", "confirm_within: must be between 1s and 30 days"},
+        InvalidOrderCase{
+            "ConfirmWithinOver30Days",
+            [](NewOrder& r) { r.confirm_within = absl::Hours(24 * 30) + absl::Nanoseconds(1); },
+            "confirm_within", "confirm_within: must be between 1s and 30 days"},
         InvalidOrderCase{"NoItems", [](NewOrder& r) { r.items.clear(); }, "items",
                          "items: at least one item is required"},
         InvalidOrderCase{"MoreThan100Items", [](NewOrder& r) { r = WithItems(101); }, "items",
@@ -204,6 +214,19 @@ TEST(MakeOrderTest, TotalIsExactNearInt64Max) {
   EXPECT_EQ(order->total, (Money{"JPY", kMaxMinor}));
 }
 
+TEST(MakeOrderTest, ConfirmWithinIsKeptFromOneSecondToThirtyDays) {
+  for (const absl::Duration within : {kMinConfirmWithin, absl::Minutes(15), kMaxConfirmWithin}) {
+    NewOrder request = ValidRequest();
+    request.confirm_within = within;
+    absl::StatusOr<Order> order = MakeOrder(request);
+    ASSERT_TRUE(order.ok()) << order.status();
+    EXPECT_EQ(order->confirm_within, within);
+  }
+  absl::StatusOr<Order> unset = MakeOrder(ValidRequest());
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->confirm_within.has_value());
+}
+
 TEST(MakeOrderTest, BuildsPendingOrderFromTheRequest) {
   const absl::Time now = absl::FromUnixMillis(1704164645678);
   const NewOrder request = ValidRequest("req-build", "bob");
@@ -286,6 +309,7 @@ INSTANTIATE_TEST_SUITE_P(
                         r.items.push_back({"SKU-D", 1, Money{"USD", 1}});
                       }},
         RequestChange{"ItemRemoved", [](NewOrder& r) { r.items.pop_back(); }},
+        RequestChange{"ConfirmWithinSet", [](NewOrder& r) { r.confirm_within = absl::Hours(1); }},
         // Moving text between adjacent fields must not produce the same canonical string.
         RequestChange{"CustomerAndTokenBoundary",
                       [](NewOrder& r) {
