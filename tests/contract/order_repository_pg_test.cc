@@ -11,6 +11,7 @@
 #include "db/pool.h"
 #include "db/transaction.h"
 #include "tests/contract/order_repository_contract.h"
+#include "tests/support/answer_dropping_proxy.h"
 #include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
@@ -85,6 +86,71 @@ TEST(PgOrderRepositoryTest, TransitionInTransactionMovesAllowedStatusAndRefusesT
 // order back (created=false).
 // Orders created behind a shared Create statement that waits on an open transaction's insert of
 // the same request id ("req-held"), with the PlaceOrder launcher set (leased workflows).
+// A shared CreateOrder statement that committed but whose answer was lost with its connection.
+// The idempotent re-run inserts nothing (the request id is taken), so the order is answered
+// alone, found by its request id; it is this call's own order (same id), so the call reports it
+// created and hands its workflow to the starter at once, as if the answer had arrived (reported
+// as a replay, the workflow would wait for its lease to expire).
+TEST(PgOrderRepositoryLostAnswerTest, ACreateWhoseCommittedAnswerWasLostIsStillReportedCreated) {
+  const std::string dsn = testing::CreateTestDatabase("orders_lost_answer");
+  for (const char* schema : {"orders", "saga"}) {
+    ASSERT_TRUE(db::Migrator(dsn, *db::EmbeddedMigrations(schema)).Up().ok()) << schema;
+  }
+  testing::AnswerDroppingProxy proxy(dsn);
+  db::ConnectionPool pool(db::PoolOptions{.dsn = proxy.dsn(), .size = 4});
+  db::PgOrderRepository repository(&pool);
+  absl::Mutex mu;
+  std::vector<std::string> started;
+  repository.SetWorkflowLauncher(
+      [](const Order& order) {
+        return db::WorkflowStart{.type = "PlaceOrder",
+                                 .id = order.workflow_id,
+                                 .business_key = order.id,
+                                 .input = "input",
+                                 .owner = "coordinator-x",
+                                 .lease = absl::Seconds(30)};
+      },
+      [&](const db::WorkflowStart& start) {
+        absl::MutexLock lock(&mu);
+        started.push_back(start.id);
+      });
+  const Order order = SampleOrder("alice", "req-lost-answer");
+
+  proxy.DropNextAnswerTo("orders.insert_with_workflows");
+  const absl::StatusOr<CreateOrderResult> created = repository.Create(order);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(proxy.dropped(), 1);
+  EXPECT_TRUE(created->created);
+  EXPECT_EQ(created->order.id, order.id);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(started, std::vector<std::string>{order.workflow_id});
+  }
+  pqxx::connection direct(dsn);
+  pqxx::nontransaction read(direct);
+  EXPECT_EQ(read.exec1("SELECT count(*) FROM orders.orders WHERE request_id = 'req-lost-answer'")[0]
+                .as<int>(),
+            1);
+  EXPECT_EQ(read.exec1("SELECT count(*) FROM orders.order_items WHERE order_id = " +
+                       read.quote(order.id) + "::uuid")[0]
+                .as<int>(),
+            static_cast<int>(order.items.size()));
+  EXPECT_EQ(read.exec1("SELECT count(*) FROM saga.workflows WHERE id = " +
+                       read.quote(order.workflow_id))[0]
+                .as<int>(),
+            1);
+
+  // A later CreateOrder with the same request (a new order id) is a replay, and starts nothing.
+  const Order replay = SampleOrder("alice", "req-lost-answer");
+  ASSERT_NE(replay.id, order.id);
+  const absl::StatusOr<CreateOrderResult> again = repository.Create(replay);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->order.id, order.id);
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(started.size(), 1u);
+}
+
 class PgOrderRepositoryBatchTest : public ::testing::Test {
  protected:
   PgOrderRepositoryBatchTest()

@@ -11,6 +11,7 @@
 #include "db/pg_payment_repository.h"
 #include "db/pool.h"
 #include "tests/contract/payment_repository_contract.h"
+#include "tests/support/answer_dropping_proxy.h"
 #include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
@@ -43,6 +44,40 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PaymentRepositoryContractTest, PgImpl<6
 INSTANTIATE_TYPED_TEST_SUITE_P(PostgresUnbatched, PaymentRepositoryContractTest, PgImpl<1>);
 
 // Writes queued behind a shared statement that waits on a lock held by another connection.
+// A shared pending-payment insert that committed but whose answer was lost with its connection:
+// the re-run finds the request id taken, and the payment it finds is this call's own (same id),
+// so the call reports it created, as if the answer had arrived; the gateway is then called, not
+// skipped as for a replay.
+TEST(PgPaymentLostAnswerTest, ACreateWhoseCommittedAnswerWasLostIsStillReportedCreated) {
+  const std::string dsn = testing::CreateTestDatabase("payments_lost_answer");
+  ASSERT_TRUE(db::Migrator(dsn, *db::EmbeddedMigrations("payments")).Up().ok());
+  testing::AnswerDroppingProxy proxy(dsn);
+  db::ConnectionPool pool(db::PoolOptions{.dsn = proxy.dsn(), .size = 4});
+  db::PgPaymentRepository repository(&pool);
+  const Payment payment = SamplePayment("auth-lost-answer", "order-lost");
+
+  proxy.DropNextAnswerTo("payments.insert");
+  const absl::StatusOr<CreatePaymentResult> created = repository.CreatePending(payment);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(proxy.dropped(), 1);
+  EXPECT_TRUE(created->created);
+  EXPECT_EQ(created->payment.id, payment.id);
+  pqxx::connection direct(dsn);
+  pqxx::nontransaction read(direct);
+  EXPECT_EQ(
+      read.exec1("SELECT count(*) FROM payments.payments WHERE request_id = 'auth-lost-answer'")[0]
+          .as<int>(),
+      1);
+
+  // A later authorization with the same request (a new payment id) is a replay.
+  const Payment replay = SamplePayment("auth-lost-answer", "order-lost");
+  ASSERT_NE(replay.id, payment.id);
+  const absl::StatusOr<CreatePaymentResult> again = repository.CreatePending(replay);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->payment.id, payment.id);
+}
+
 class PgPaymentBatchTest : public ::testing::Test {
  protected:
   PgPaymentBatchTest()
