@@ -66,11 +66,15 @@ std::string ErrorClass(const absl::Status& status, bool connection_lost) {
   return state;
 }
 
+constexpr absl::string_view kOutcomeUnknownPayload = "type.order-platform/outcome-unknown";
+
 absl::Status OutcomeUnknown(const absl::Status& cause) {
-  return absl::UnavailableError(absl::StrCat(
+  absl::Status status = absl::UnavailableError(absl::StrCat(
       "connection to PostgreSQL lost before the outcome was known; retry with the same "
       "request_id to settle it (",
       cause.message(), ")"));
+  status.SetPayload(kOutcomeUnknownPayload, absl::Cord("1"));
+  return status;
 }
 
 }  // namespace
@@ -139,6 +143,10 @@ absl::Status StatusFromDbException(bool* connection_lost) {
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("database client error: ", Trimmed(e.what())));
   }
+}
+
+bool IsOutcomeUnknown(const absl::Status& status) {
+  return status.GetPayload(kOutcomeUnknownPayload).has_value();
 }
 
 absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,

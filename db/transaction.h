@@ -109,6 +109,11 @@ absl::Status StatusFromDbException(bool* connection_lost);
 // SQLSTATE payload key attached to translated statuses (e.g. "40001").
 inline constexpr absl::string_view kSqlStatePayload = "type.order-platform/sqlstate";
 
+// Whether `status` is RunTransaction's "connection lost before the outcome was known" (a
+// non-idempotent unit that may or may not have committed): the caller must find out from the
+// database, not assume either.
+bool IsOutcomeUnknown(const absl::Status& status);
+
 // Planner settings ("name=value") under which a statement that joins parameter arrays to tables
 // is planned only as nested loops with an index probe per array element, whatever the tables'
 // statistics: a generic plan cached while a table was small would otherwise hash-join a scan of

@@ -6,6 +6,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "db/transaction.h"
 #include "saga/fault.h"
 #include "services/common/errors.h"
 
@@ -297,6 +298,13 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
     return result;
   }
   OP_RETURN_IF_ERROR(Persist(db::IsFenced(result.status()) ? result.status() : absl::OkStatus()));
+  if (db::IsOutcomeUnknown(result.status())) {
+    // The connection died during COMMIT: the step may have committed with its checkpoint. Not
+    // the step's outcome, and nothing may be written over that checkpoint: the run stops as
+    // when an engine write fails, and the workflow runs again from what was committed (the step
+    // replays its recorded result, or runs again if it did not commit).
+    return Persist(result.status());
+  }
   if (db::IsCancelRequested(result.status())) {
     cancelled_ = true;
     stop_status_ = result.status();

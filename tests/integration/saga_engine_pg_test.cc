@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "saga/engine.h"
 #include "services/common/errors.h"
+#include "tests/support/answer_dropping_proxy.h"
 #include "tests/support/pg_stats.h"
 #include "tests/support/test_postgres.h"
 
@@ -577,6 +578,69 @@ TEST_F(SagaEngineTest, WorkflowDeadlineBoundsCallsBeforeThePivotAndNothingAfterI
   EXPECT_LE(deadlines["call"], started + absl::Seconds(3));  // The workflow's, not an hour.
   ASSERT_EQ(deadlines.count("after_pivot"), 1u);
   EXPECT_GT(deadlines["after_pivot"], absl::Now() + absl::Minutes(30));
+}
+
+// A local step whose transaction committed (its business write with its checkpoint) but whose
+// COMMIT answer was lost with the connection, on its second attempt: the outcome is unknown to
+// the run, so it must not record anything over that checkpoint (updating the step's retry row
+// would erase the success, and the step would run again). The run stops, and the workflow goes
+// on from what committed: the step replays. (On a first attempt the retry row's insert collided
+// with the committed row, which stopped the run by luck.)
+TEST_F(SagaEngineTest, ALocalStepWhoseCommitAnswerWasLostRunsOnce) {
+  {
+    pqxx::connection setup(dsn_);
+    pqxx::nontransaction(setup).exec("CREATE TABLE local_effects (workflow_id text NOT NULL)");
+  }
+  testing::AnswerDroppingProxy proxy(dsn_);
+  db::ConnectionPool pool(db::PoolOptions{.dsn = proxy.dsn(), .size = 8});
+  db::PgWorkflowStore store(&pool);
+  std::atomic<bool> failed{false};
+  std::atomic<bool> armed{false};
+  WorkflowDefinition def;
+  def.type = "LocalCommit";
+  def.run = [&](WorkflowContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+    StepOptions confirm;
+    confirm.name = "confirm";
+    confirm.pivot = true;
+    confirm.retry = FastRetry();
+    OP_RETURN_IF_ERROR(
+        ctx.LocalStep(confirm,
+                      [&](pqxx::transaction_base& tx) -> absl::StatusOr<std::string> {
+                        if (!failed.exchange(true)) return absl::UnavailableError("busy");
+                        tx.exec("INSERT INTO local_effects VALUES (" + tx.quote(ctx.workflow_id()) +
+                                ")");
+                        if (!armed.exchange(true)) proxy.DropNextCommitAnswer();
+                        return std::string("confirmed");
+                      })
+            .status());
+    StepOptions ship;
+    ship.name = "ship";
+    return ctx.Step(ship, [&](const StepCall& call) -> absl::StatusOr<std::string> {
+      ledger_.Record(call.idempotency_key);
+      return std::string("shipped");
+    });
+  };
+  Engine engine(&store, Options());
+  ASSERT_TRUE(engine.Register(std::move(def)).ok());
+  ASSERT_TRUE(engine.Start().ok());
+  ASSERT_TRUE(engine.StartWorkflow({"LocalCommit", "wf-local-commit", "", ""}).ok());
+  const WorkflowRecord w = AwaitSettled("wf-local-commit");
+  engine.Stop(absl::Seconds(5));
+
+  EXPECT_EQ(proxy.dropped(), 1);
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted) << w.status_reason;
+  pqxx::connection direct(dsn_);
+  EXPECT_EQ(
+      pqxx::nontransaction(direct)
+          .exec1("SELECT count(*) FROM local_effects WHERE workflow_id = 'wf-local-commit'")[0]
+          .as<int>(),
+      1);
+  ASSERT_EQ(w.steps.size(), 2u);
+  EXPECT_EQ(w.steps[0].name, "confirm");
+  EXPECT_EQ(w.steps[0].status, StepStatus::kSucceeded);
+  EXPECT_EQ(w.steps[0].attempts, 2);
+  EXPECT_EQ(w.steps[0].result, "confirmed");
+  EXPECT_EQ(ledger_.Count("wf-local-commit/ship"), 1);
 }
 
 TEST_F(SagaEngineTest, StartWithAnExistingIdKeepsTheFirstWorkflow) {

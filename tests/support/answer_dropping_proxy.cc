@@ -55,6 +55,16 @@ bool BindsTo(std::string_view bytes, std::string_view name) {
   return false;
 }
 
+// Whether `bytes` hold the simple query "COMMIT": 'Q', a 4-byte length, the text, NUL.
+bool QueriesCommit(std::string_view bytes) {
+  constexpr std::string_view kCommit("COMMIT\0", 7);
+  for (size_t at = bytes.find(kCommit); at != std::string_view::npos;
+       at = bytes.find(kCommit, at + 1)) {
+    if (at >= 5 && bytes[at - 5] == 'Q') return true;
+  }
+  return false;
+}
+
 int ConnectTo(const std::string& host, int port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -130,6 +140,11 @@ void AnswerDroppingProxy::DropNextAnswerTo(const std::string& name) {
   armed_ = name;
 }
 
+void AnswerDroppingProxy::DropNextCommitAnswer() {
+  absl::MutexLock lock(&mu_);
+  commit_armed_ = true;
+}
+
 void AnswerDroppingProxy::Accept() {
   while (!stopping_) {
     pollfd waiting{listen_fd_, POLLIN, 0};
@@ -161,8 +176,12 @@ void AnswerDroppingProxy::ClientToServer(Link* link) {
       // The client sends its next message only after the previous answer's ReadyForQuery, so
       // the answer to this one is the next thing the server sends, and starts a message.
       absl::MutexLock lock(&mu_);
-      if (!armed_.empty() && BindsTo(std::string_view(buffer, static_cast<size_t>(n)), armed_)) {
+      const std::string_view bytes(buffer, static_cast<size_t>(n));
+      if (!armed_.empty() && BindsTo(bytes, armed_)) {
         armed_.clear();
+        link->doomed = true;
+      } else if (commit_armed_ && QueriesCommit(bytes)) {
+        commit_armed_ = false;
         link->doomed = true;
       }
     }

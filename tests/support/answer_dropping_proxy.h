@@ -8,6 +8,7 @@
 //   ... the next execution of that statement is forwarded; the server's answer, up to and
 //   including its ReadyForQuery, is read and thrown away; then both sides of that connection are
 //   closed ...
+//   proxy.DropNextCommitAnswer();  // likewise for the next transaction's COMMIT
 //
 // An execution is recognised by its Bind message (unnamed portal, the statement's name), in the
 // bytes the client sends; so the proxied connections run without TLS or GSS encryption.
@@ -37,6 +38,9 @@ class AnswerDroppingProxy {
 
   // Arms the proxy: the next execution of the prepared statement `name` loses its answer (once).
   void DropNextAnswerTo(const std::string& name);
+  // Arms the proxy: the next COMMIT (a simple query, as libpqxx sends it) loses its answer, on
+  // whichever connection sends it (once): the transaction is committed, the client is not told.
+  void DropNextCommitAnswer();
   // Answers dropped so far.
   int dropped() const { return dropped_.load(); }
 
@@ -54,6 +58,7 @@ class AnswerDroppingProxy {
   std::atomic<int> dropped_{0};
   absl::Mutex mu_;
   std::string armed_ ABSL_GUARDED_BY(mu_);  // The statement whose next answer is lost.
+  bool commit_armed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<Link>> links_ ABSL_GUARDED_BY(mu_);
   std::thread acceptor_;
 };
