@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <thread>
@@ -17,11 +18,13 @@
 #include "db/migrations.h"
 #include "db/pg_payment_repository.h"
 #include "db/pg_simulator_counters.h"
+#include "db/transaction.h"
 #include "gtest/gtest.h"
 #include "order_platform/payments/v1/payments.grpc.pb.h"
 #include "services/payments/payment_handler.h"
 #include "services/payments/payment_service.h"
 #include "services/payments/simulated_gateway.h"
+#include "tests/support/answer_dropping_proxy.h"
 #include "tests/support/counting_gateway.h"
 #include "tests/support/grpc_test_server.h"
 #include "tests/support/test_postgres.h"
@@ -952,6 +955,40 @@ TEST_F(PaymentServiceTest, CaptureVoidRefundReadOnceBeforeTheGatewayCall) {
   const StatementLog::Work replays = log.Take();
   EXPECT_EQ(replays.checkouts, 3);
   EXPECT_EQ(replays.statements, std::vector<std::string>(3, kOneRead[0]));
+}
+
+// The authorization's outcome was saved, but the answer was lost with the connection (the save is
+// not idempotent, so the call fails UNAVAILABLE saying the outcome is unknown). The caller's
+// retry with the same request settles it from what was saved: AUTHORIZED, the gateway not called
+// again, one payment.
+TEST(PaymentLostAnswerTest, AnAuthorizationWhoseSavedOutcomeLostItsAnswerSettlesOnRetry) {
+  const std::string dsn = testing::CreateTestDatabase("payments_lost_outcome");
+  ASSERT_TRUE(db::Migrator(dsn, *db::EmbeddedMigrations("payments")).Up().ok());
+  testing::AnswerDroppingProxy proxy(dsn);
+  db::ConnectionPool pool(db::PoolOptions{.dsn = proxy.dsn(), .size = 4});
+  db::PgPaymentRepository repository(&pool);
+  SimulatedGateway simulator;
+  testing::CountingGateway gateway(&simulator);
+  PaymentService service(&repository, &gateway);
+  const AuthorizeRequest request{"auth-lost-outcome", "order-lost", Money{"USD", 2500},
+                                 "tok_approve"};
+
+  proxy.DropNextAnswerTo("payments.update");
+  const absl::StatusOr<Payment> lost = service.Authorize(request, absl::Now() + absl::Seconds(10));
+  EXPECT_EQ(proxy.dropped(), 1);
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
+  EXPECT_TRUE(db::IsOutcomeUnknown(lost.status())) << lost.status();
+
+  const absl::StatusOr<Payment> retried =
+      service.Authorize(request, absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->status, PaymentStatus::kAuthorized);
+  EXPECT_EQ(gateway.CallCount("auth-lost-outcome"), 1);
+  pqxx::connection direct(dsn);
+  EXPECT_EQ(pqxx::nontransaction(direct)
+                .exec1("SELECT count(*) FROM payments.payments WHERE order_id = 'order-lost'")[0]
+                .as<int>(),
+            1);
 }
 
 }  // namespace
