@@ -123,8 +123,10 @@ constexpr Statement kClaim{
     "  lease_expires_at = now() + $2::bigint * interval '1 millisecond', updated_at = now(),"
     "  status = CASE WHEN w.status = 'waiting' THEN 'running' ELSE w.status END "
     "FROM c WHERE w.id = c.id "
-    "RETURNING " OP_WORKFLOW_COLUMNS ", c.previous_owner IS NOT NULL,"
-    "  EXISTS (SELECT 1 FROM saga.steps s WHERE s.workflow_id = w.id)"};
+    "RETURNING " OP_WORKFLOW_COLUMNS
+    ", c.previous_owner IS NOT NULL,"
+    "  EXISTS (SELECT 1 FROM saga.steps s WHERE s.workflow_id = w.id),"
+    "  (extract(epoch from w.deadline_at - now()) * 1000000)::bigint"};
 
 constexpr Statement kLoadSteps{
     "saga.load_steps",
@@ -496,6 +498,12 @@ absl::StatusOr<std::vector<ClaimedWorkflow>> PgWorkflowStore::Claim(const std::s
           c.workflow = WorkflowFromRow(row);
           c.takeover = row[kWorkflowColumnCount].as<bool>();
           c.has_steps = row[kWorkflowColumnCount + 1].as<bool>();
+          // The deadline as the time left on the database clock, from now on this one: the run
+          // compares it with its own clock.
+          if (!row[kWorkflowColumnCount + 2].is_null()) {
+            c.workflow.deadline_at =
+                absl::Now() + absl::Microseconds(row[kWorkflowColumnCount + 2].as<int64_t>());
+          }
           claimed.push_back(std::move(c));
         }
         return absl::OkStatus();

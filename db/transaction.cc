@@ -203,7 +203,9 @@ absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
       if (observer != nullptr) observer->OnError(ErrorClass(last, connection_lost));
       if (connection_lost) lease->MarkBroken();
       if (connection_lost) {
-        if (maybe_committed && !options.idempotent) return OutcomeUnknown(last);
+        if (maybe_committed && !options.idempotent) {
+          return IsOutcomeUnknown(last) ? last : OutcomeUnknown(last);
+        }
         // Nothing committed, or re-running is harmless: retry on a fresh connection.
         continue;
       }

@@ -96,14 +96,16 @@ absl::Duration WorkflowContext::WakeDelay(absl::Duration delay) const {
                   std::max(deadline_ - absl::Now(), absl::ZeroDuration()) + absl::Milliseconds(10));
 }
 
-absl::Time WorkflowContext::CallDeadline(absl::Duration timeout) const {
-  const absl::Time deadline = absl::Now() + timeout;
-  return past_pivot_ ? deadline : std::min(deadline, deadline_);
+absl::Time WorkflowContext::CallDeadline(const StepOptions& options) const {
+  const absl::Time deadline = absl::Now() + options.timeout;
+  // The pivot's own call is not cut short: once it may have taken effect the workflow goes
+  // forward, and a pivot without a compensation could not be undone.
+  return past_pivot_ || options.pivot ? deadline : std::min(deadline, deadline_);
 }
 
 absl::Status WorkflowContext::Suspend(absl::Duration delay, bool persisted) {
-  delay = WakeDelay(delay);
   if (!persisted) {
+    delay = WakeDelay(delay);
     OP_RETURN_IF_ERROR(FlushPending());
     OP_RETURN_IF_ERROR(Persist(store_.Suspend(fence_, WorkflowStatus::kWaiting, delay)));
   }
@@ -143,7 +145,7 @@ absl::Status WorkflowContext::CheckBoundary() {
     return stop_status_;
   }
   if (absl::Now() > deadline_) {
-    stop_status_ = absl::DeadlineExceededError("workflow deadline exceeded");
+    stop_status_ = absl::DeadlineExceededError(kDeadlineExceededReason);
     return stop_status_;
   }
   return absl::OkStatus();
@@ -208,7 +210,7 @@ absl::StatusOr<std::string> WorkflowContext::Step(
 
   FaultPoint("before_remote_call");
   StepCall call{fence_.workflow_id, absl::StrCat(fence_.workflow_id, "/", options.name),
-                step.attempts + 1, CallDeadline(options.timeout)};
+                step.attempts + 1, CallDeadline(options)};
   const absl::Time started = absl::Now();
   absl::StatusOr<std::string> result = fn(call);
   FaultPoint("after_remote_call");
@@ -252,9 +254,10 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     const absl::Duration delay = policy.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
     OP_RETURN_IF_ERROR(FlushPending());
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
-        fence_, step, !row_exists, delay, WorkflowStatus::kWaiting, WakeDelay(delay))));
-    return Suspend(delay);
+    const absl::Duration wake = WakeDelay(delay);
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
+                                                         WorkflowStatus::kWaiting, wake)));
+    return Suspend(wake);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
   step.Settle(StepStatus::kFailed);
@@ -317,9 +320,10 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
     const absl::Duration delay = options.retry.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
     OP_RETURN_IF_ERROR(FlushPending());
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
-        fence_, step, !row_exists, delay, WorkflowStatus::kWaiting, WakeDelay(delay))));
-    return Suspend(delay);
+    const absl::Duration wake = WakeDelay(delay);
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
+                                                         WorkflowStatus::kWaiting, wake)));
+    return Suspend(wake);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
   step.Settle(StepStatus::kFailed);
@@ -341,9 +345,10 @@ absl::Status WorkflowContext::Sleep(const std::string& name, absl::Duration dura
       step.Settle(StepStatus::kSucceeded);
       return Persist(store_.WriteSteps(fence_, {step}));
     }
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
-        fence_, step, /*insert=*/true, duration, WorkflowStatus::kWaiting, WakeDelay(duration))));
-    return Suspend(duration);
+    const absl::Duration wake = WakeDelay(duration);
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/true, duration,
+                                                         WorkflowStatus::kWaiting, wake)));
+    return Suspend(wake);
   }
   if (recorded->status == StepStatus::kSucceeded) return absl::OkStatus();
   const absl::Duration remaining = recorded->next_attempt_at - absl::Now();
@@ -378,16 +383,17 @@ absl::StatusOr<std::string> WorkflowContext::WaitForSignal(const std::string& si
 
   if (recorded == nullptr) {
     step.status = StepStatus::kWaiting;
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(
-        fence_, step, /*insert=*/true, timeout, WorkflowStatus::kWaiting, WakeDelay(timeout))));
-    return Suspend(timeout);
+    const absl::Duration wake = WakeDelay(timeout);
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/true, timeout,
+                                                         WorkflowStatus::kWaiting, wake)));
+    return Suspend(wake);
   }
   const absl::Duration remaining = recorded->next_attempt_at - absl::Now();
   if (remaining > absl::Milliseconds(20)) {
-    OP_RETURN_IF_ERROR(
-        Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/false, remaining,
-                                          WorkflowStatus::kWaiting, WakeDelay(remaining))));
-    return Suspend(remaining);
+    const absl::Duration wake = WakeDelay(remaining);
+    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/false, remaining,
+                                                         WorkflowStatus::kWaiting, wake)));
+    return Suspend(wake);
   }
   const absl::Status timed_out = absl::DeadlineExceededError(
       absl::StrCat("no signal \"", signal_name, "\" within ", absl::FormatDuration(timeout)));

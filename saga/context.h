@@ -128,12 +128,14 @@ class WorkflowContext {
   absl::Status Begin(const std::string& name, StepKind kind, const StepRecord** recorded);
   // Unwinds the run until `delay` from now. `persisted`: the wake-up time and the lease release
   // were already written (with a step update); otherwise they are written here.
-  // Capped at the workflow's deadline before the pivot (`delay` is when the run would wake).
+  // Unpersisted waits are capped at the workflow's deadline here; persisted ones pass the
+  // WakeDelay they wrote, so the local timer never fires before the row is due.
   absl::Status Suspend(absl::Duration delay, bool persisted = true);
-  // The workflow's deadline bounds, before the pivot, every wait and every call: a wait wakes
-  // just past it (and the run then compensates), a call's deadline is at most it.
+  // The workflow's deadline bounds, before the pivot, every wait and every remote call but the
+  // pivot's own: a wait wakes just past it (and the run then compensates), a call's deadline is
+  // at most it. (A local step's transaction is not cut short.)
   absl::Duration WakeDelay(absl::Duration delay) const;
-  absl::Time CallDeadline(absl::Duration timeout) const;
+  absl::Time CallDeadline(const StepOptions& options) const;
   absl::Status Stopped() const;
   absl::Status Persist(absl::Status write);
   // Writes `step` together with the buffered checkpoints, in one statement.

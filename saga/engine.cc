@@ -426,7 +426,7 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
     return;
   }
   if (!workflow.past_pivot && absl::Now() > workflow.deadline_at) {
-    begin_compensation("failed", "workflow deadline exceeded");
+    begin_compensation("failed", std::string(kDeadlineExceededReason));
     return;
   }
 

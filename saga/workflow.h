@@ -23,6 +23,9 @@
 
 namespace order_platform::saga {
 
+// The status reason of a workflow that failed because its deadline passed before its pivot.
+inline constexpr absl::string_view kDeadlineExceededReason = "workflow deadline exceeded";
+
 enum class WorkflowStatus {
   kRunning,         // Runnable or running forward.
   kWaiting,         // Waiting for a timer, a retry or a signal.

@@ -131,7 +131,9 @@ absl::StatusOr<std::string> RunPlaceOrder(const OrderParticipants& p,
     });
   });
   if (!reserved.ok()) {
-    if (IsSuspension(reserved.status())) return reserved.status();
+    // The run stopped (suspended, past its deadline, cancelled, lease lost): not the step's
+    // outcome, and its status goes back as it is (the deadline's reason is the engine's).
+    if (!ctx.stop_status().ok()) return reserved.status();
     switch (reserved.status().code()) {
       case absl::StatusCode::kFailedPrecondition:
         return Rejection(kOutOfStock, reserved.status());
@@ -159,7 +161,7 @@ absl::StatusOr<std::string> RunPlaceOrder(const OrderParticipants& p,
     });
   });
   if (!authorized.ok()) {
-    if (IsSuspension(authorized.status())) return authorized.status();
+    if (!ctx.stop_status().ok()) return authorized.status();  // As for reserve_stock.
     return Rejection(kPaymentFailed, authorized.status());
   }
   OP_ASSIGN_OR_RETURN(pay::Payment payment, Parse<pay::Payment>(*authorized));
@@ -353,6 +355,7 @@ OrderRejection PlaceOrderRejection(absl::string_view reason) {
   if (names(kUnknownProduct)) return OrderRejection::kUnknownProduct;
   if (names(kPaymentDeclined)) return OrderRejection::kPaymentDeclined;
   if (names(kPaymentFailed)) return OrderRejection::kPaymentFailed;
+  if (reason == kDeadlineExceededReason) return OrderRejection::kDeadlineExceeded;
   return OrderRejection::kOther;
 }
 

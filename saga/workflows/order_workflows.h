@@ -57,7 +57,8 @@ struct OrderWorkflowOptions {
 
 // The rejection an order's status reason names, for metrics: PlaceOrder's reasons start with
 // "out of stock: ", "unknown product: ", "payment declined: " or "payment could not be
-// authorized: "; anything else (stock that could not be reserved, a deadline) is kOther.
+// authorized: "; the engine's kDeadlineExceededReason is kDeadlineExceeded; anything else (stock
+// that could not be reserved, ...) is kOther.
 OrderRejection PlaceOrderRejection(absl::string_view reason);
 
 // The workflow definitions, ready to register with an Engine.

@@ -40,6 +40,8 @@ absl::string_view OrderRejectionName(OrderRejection reason) {
       return "payment_declined";
     case OrderRejection::kPaymentFailed:
       return "payment_failed";
+    case OrderRejection::kDeadlineExceeded:
+      return "deadline_exceeded";
     case OrderRejection::kOther:
       return "other";
   }

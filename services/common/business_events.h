@@ -32,11 +32,12 @@ enum class ReservationFailure {
 
 // Why an order was rejected (its PlaceOrder workflow ended without confirming it).
 enum class OrderRejection {
-  kOutOfStock,       // A product cannot supply the quantity ordered.
-  kUnknownProduct,   // An item names a product that does not exist.
-  kPaymentDeclined,  // The payment was declined (card declined, insufficient funds, ...).
-  kPaymentFailed,    // The payment could not be authorized (gateway unavailable, retries spent).
-  kOther,            // Anything else (stock could not be reserved, the deadline passed, ...).
+  kOutOfStock,        // A product cannot supply the quantity ordered.
+  kUnknownProduct,    // An item names a product that does not exist.
+  kPaymentDeclined,   // The payment was declined (card declined, insufficient funds, ...).
+  kPaymentFailed,     // The payment could not be authorized (gateway unavailable, retries spent).
+  kDeadlineExceeded,  // Not confirmed by its deadline (confirm_within / --place_order_deadline).
+  kOther,             // Anything else (stock could not be reserved, ...).
 };
 
 // The lower-case name of an outcome or reason ("authorized", "insufficient_stock",

@@ -18,9 +18,9 @@ constexpr ReservationFailure kReasons[] = {
     ReservationFailure::kUnknownSku,
 };
 constexpr OrderRejection kRejections[] = {
-    OrderRejection::kOutOfStock,      OrderRejection::kUnknownProduct,
-    OrderRejection::kPaymentDeclined, OrderRejection::kPaymentFailed,
-    OrderRejection::kOther,
+    OrderRejection::kOutOfStock,       OrderRejection::kUnknownProduct,
+    OrderRejection::kPaymentDeclined,  OrderRejection::kPaymentFailed,
+    OrderRejection::kDeadlineExceeded, OrderRejection::kOther,
 };
 
 }  // namespace

@@ -54,7 +54,7 @@ class BusinessMetrics final : public BusinessEvents {
   prometheus::Counter& confirmed_;
   std::array<prometheus::Counter*, 6> payments_{};      // By PaymentOutcome.
   std::array<prometheus::Counter*, 2> reservations_{};  // By ReservationFailure.
-  std::array<prometheus::Counter*, 5> rejections_{};    // By OrderRejection.
+  std::array<prometheus::Counter*, 6> rejections_{};    // By OrderRejection.
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, CurrencySeries> currencies_ ABSL_GUARDED_BY(mu_);

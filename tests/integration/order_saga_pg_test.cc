@@ -779,14 +779,14 @@ TEST_F(OrderSagaTest, SlowGatewayWithinTheStepTimeoutConfirmsWithoutRetrying) {
 // 5 s step timeout) and ends the retry wait that follows at the deadline: the order is rejected,
 // its stock released and its payment voided (the void is as slow as every call with this token).
 TEST_F(OrderSagaTest, AnOrderNotConfirmedByItsDeadlineIsRejectedAndItsHoldsUndone) {
-  place_order_deadline_ = absl::Seconds(1);
+  place_order_deadline_ = absl::Seconds(2);
   AddProduct("LAMP", 2);
   const ov1::Order order = PlaceOrder("tok_slow_3000", {{"LAMP", 1}});
   const WorkflowRecord w = AwaitWorkflow(order.workflow_id());
   EXPECT_EQ(w.status, WorkflowStatus::kCompensated) << w.status_reason;
   EXPECT_EQ(w.status_reason, "workflow deadline exceeded");
   EXPECT_FALSE(w.past_pivot);
-  EXPECT_EQ(w.deadline_at, w.created_at + absl::Seconds(1));
+  EXPECT_EQ(w.deadline_at, w.created_at + absl::Seconds(2));
   const StepRecord* authorize = FindStep(w, "authorize_payment");
   ASSERT_NE(authorize, nullptr);
   EXPECT_EQ(authorize->attempts, 1);

@@ -486,7 +486,8 @@ TEST_F(SagaEngineTest, DurableSleepHoldsNoWorker) {
 // "Deadline": a compensable step "reserve", then what the input names — "retry": a step failing
 // UNAVAILABLE with an hour's backoff; "sleep": an hour's timer; "signal": an hour's wait for a
 // signal; "call": a step with an hour's timeout (its call deadline recorded as "call"); "pivot": a
-// pivot step, a 1.5 s timer and a step with an hour's timeout (recorded as "after_pivot").
+// pivot step with an hour's timeout ("pay"), a 2.5 s timer and a step with an hour's timeout
+// ("after_pivot").
 WorkflowDefinition DeadlineDefinition(Ledger* ledger, std::map<std::string, absl::Time>* deadlines,
                                       absl::Mutex* mu) {
   WorkflowDefinition def;
@@ -525,7 +526,7 @@ WorkflowDefinition DeadlineDefinition(Ledger* ledger, std::map<std::string, absl
     if (input == "call") return call("call", false, false);
     if (input == "pivot") {
       OP_RETURN_IF_ERROR(call("pay", true, false).status());
-      OP_RETURN_IF_ERROR(ctx.Sleep("nap", absl::Milliseconds(1500)));
+      OP_RETURN_IF_ERROR(ctx.Sleep("nap", absl::Milliseconds(2500)));
       return call("after_pivot", false, false);
     }
     return std::string("done");
@@ -557,8 +558,9 @@ TEST_F(SagaEngineTest, WorkflowDeadlineEndsRetryWaitsTimersAndSignalWaitsAndComp
   }
 }
 
-// Before the pivot a call's deadline is at most the workflow's; after it the workflow only goes
-// forward, so neither the deadline nor a wait past it stops it, and calls get their full timeout.
+// Before the pivot a call's deadline is at most the workflow's, but for the pivot's own call (it
+// may take effect; the workflow then goes forward). After the pivot neither the deadline nor a
+// wait past it stops the workflow, and calls get their full timeout.
 TEST_F(SagaEngineTest, WorkflowDeadlineBoundsCallsBeforeThePivotAndNothingAfterIt) {
   std::map<std::string, absl::Time> deadlines;
   absl::Mutex mu;
@@ -566,7 +568,7 @@ TEST_F(SagaEngineTest, WorkflowDeadlineBoundsCallsBeforeThePivotAndNothingAfterI
   const absl::Time started = absl::Now();
   ASSERT_TRUE(engine.StartWorkflow({"Deadline", "wf-call", "", "call", absl::Seconds(2)}).ok());
   EXPECT_EQ(AwaitSettled("wf-call").status, WorkflowStatus::kCompleted);
-  ASSERT_TRUE(engine.StartWorkflow({"Deadline", "wf-past", "", "pivot", absl::Seconds(1)}).ok());
+  ASSERT_TRUE(engine.StartWorkflow({"Deadline", "wf-past", "", "pivot", absl::Seconds(2)}).ok());
   const WorkflowRecord past = AwaitSettled("wf-past");
   EXPECT_EQ(past.status, WorkflowStatus::kCompleted) << past.status_reason;
   EXPECT_TRUE(past.past_pivot);
@@ -576,6 +578,8 @@ TEST_F(SagaEngineTest, WorkflowDeadlineBoundsCallsBeforeThePivotAndNothingAfterI
   absl::MutexLock lock(&mu);
   ASSERT_EQ(deadlines.count("call"), 1u);
   EXPECT_LE(deadlines["call"], started + absl::Seconds(3));  // The workflow's, not an hour.
+  ASSERT_EQ(deadlines.count("pay"), 1u);
+  EXPECT_GT(deadlines["pay"], absl::Now() + absl::Minutes(30));  // The pivot's call: not capped.
   ASSERT_EQ(deadlines.count("after_pivot"), 1u);
   EXPECT_GT(deadlines["after_pivot"], absl::Now() + absl::Minutes(30));
 }

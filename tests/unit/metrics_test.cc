@@ -371,8 +371,8 @@ TEST(BusinessMetricsTest, ConfirmationsAndRejectionsByReasonStartAtZero) {
                        {{"reason", reason}})
         .value_or(-1);
   };
-  for (const char* reason :
-       {"out_of_stock", "unknown_product", "payment_declined", "payment_failed", "other"}) {
+  for (const char* reason : {"out_of_stock", "unknown_product", "payment_declined",
+                             "payment_failed", "deadline_exceeded", "other"}) {
     EXPECT_EQ(rejected(reason), 0) << reason;
   }
   EXPECT_EQ(SampleValue(registry.Scrape(), "order_platform_orders_confirmed_total"), 0);
@@ -402,7 +402,10 @@ TEST(BusinessMetricsTest, PlaceOrderRejectionReasonsMapToTheFixedSet) {
             OrderRejection::kPaymentFailed);
   EXPECT_EQ(PlaceOrderRejection("could not reserve stock: database unavailable"),
             OrderRejection::kOther);
-  EXPECT_EQ(PlaceOrderRejection("workflow deadline exceeded"), OrderRejection::kOther);
+  EXPECT_EQ(PlaceOrderRejection("workflow deadline exceeded"), OrderRejection::kDeadlineExceeded);
+  EXPECT_EQ(PlaceOrderRejection("could not reserve stock: workflow deadline exceeded"),
+            OrderRejection::kOther);
+  EXPECT_EQ(OrderRejectionName(OrderRejection::kDeadlineExceeded), "deadline_exceeded");
   EXPECT_EQ(PlaceOrderRejection(""), OrderRejection::kOther);
   EXPECT_EQ(PlaceOrderRejection("out of stockroom"), OrderRejection::kOther);
   EXPECT_EQ(OrderRejectionName(OrderRejection::kPaymentFailed), "payment_failed");
