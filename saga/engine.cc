@@ -8,6 +8,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "db/transaction.h"
 #include "saga/fault.h"
 #include "services/common/errors.h"
 #include "services/common/log.h"
@@ -379,6 +380,12 @@ void Engine::FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* de
                     (!definition->on_finish_applies || definition->on_finish_applies(status));
   absl::Status finished =
       store_.Finish(fence, info, result, hook ? definition->on_finish : kNoHook, pending);
+  if (db::IsOutcomeUnknown(finished)) {
+    // The connection died during the end's COMMIT: the row says whether it committed (a run
+    // ends only from running or compensating, so finding `status` there means it did).
+    absl::StatusOr<WorkflowRecord> row = store_.Get(workflow.id, /*with_steps=*/false);
+    if (row.ok() && row->status == status) finished = absl::OkStatus();
+  }
   if (!finished.ok()) {
     LogWorkflow(LogLevel::kWarning, "could not record the workflow's end; it will be re-run",
                 workflow.id, finished.message());

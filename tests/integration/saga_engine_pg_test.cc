@@ -647,6 +647,41 @@ TEST_F(SagaEngineTest, ALocalStepWhoseCommitAnswerWasLostRunsOnce) {
   EXPECT_EQ(ledger_.Count("wf-local-commit/ship"), 1);
 }
 
+// A workflow's end whose COMMIT answer was lost (the end runs the definition's on_finish in its
+// transaction, so it is not a single idempotent statement): the engine reads the row, finds the
+// end recorded, and carries on as if the answer had arrived: after_finish runs (business
+// metrics) and the end is announced (local WaitWorkflow calls), once each.
+TEST_F(SagaEngineTest, AnEndWhoseCommitAnswerWasLostIsAnnouncedOnce) {
+  testing::AnswerDroppingProxy proxy(dsn_);
+  db::ConnectionPool pool(db::PoolOptions{.dsn = proxy.dsn(), .size = 8});
+  db::PgWorkflowStore store(&pool);
+  std::atomic<int> after_finish{0};
+  std::atomic<int> settled{0};
+  WorkflowDefinition def = ToyDefinition();
+  def.on_finish = [&](pqxx::transaction_base& tx, const FinishInfo&) {
+    tx.exec("SELECT 1");
+    proxy.DropNextCommitAnswer();
+    return absl::OkStatus();
+  };
+  def.after_finish = [&](const FinishInfo&) { after_finish++; };
+  EngineOptions options = Options();
+  options.on_settled = [&](absl::string_view) { settled++; };
+  Engine engine(&store, options);
+  ASSERT_TRUE(engine.Register(std::move(def)).ok());
+  ASSERT_TRUE(engine.Start().ok());
+  ASSERT_TRUE(engine.StartWorkflow({"Toy", "wf-end-lost", "", "ab"}).ok());
+  const WorkflowRecord w = AwaitSettled("wf-end-lost");
+  for (int i = 0; i < 100 && settled.load() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  engine.Stop(absl::Seconds(5));
+
+  EXPECT_EQ(proxy.dropped(), 1);
+  EXPECT_EQ(w.status, WorkflowStatus::kCompleted) << w.status_reason;
+  EXPECT_EQ(after_finish.load(), 1);
+  EXPECT_EQ(settled.load(), 1);
+  EXPECT_EQ(ledger_.Count("wf-end-lost/sa"), 1);
+  EXPECT_EQ(ledger_.Count("wf-end-lost/sb"), 1);
+}
+
 TEST_F(SagaEngineTest, StartWithAnExistingIdKeepsTheFirstWorkflow) {
   Engine& engine = NewEngine();
   StartToy(engine, "wf-once", "a");
