@@ -19,6 +19,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,6 +54,7 @@
 #include "services/payments/payment_handler.h"
 #include "services/payments/payment_service.h"
 #include "services/payments/simulated_gateway.h"
+#include "tests/support/answer_dropping_proxy.h"
 #include "tests/support/counting_gateway.h"
 #include "tests/support/grpc_test_server.h"
 #include "tests/support/pg_stats.h"
@@ -166,8 +169,10 @@ class OrderSagaTest : public ::testing::Test {
       absl::StatusOr<int64_t> migrated = db::Migrator(dsn_, *std::move(set)).Up();
       ASSERT_TRUE(migrated.ok()) << schema << ": " << migrated.status();
     }
-    pool_ = std::make_unique<db::ConnectionPool>(
-        db::PoolOptions{.dsn = dsn_, .size = 32, .checkout_timeout = absl::Seconds(5)});
+    // The services and the engine reach PostgreSQL through the proxy when a test loses answers.
+    if (lose_answers_) proxy_ = std::make_unique<testing::AnswerDroppingProxy>(dsn_);
+    pool_ = std::make_unique<db::ConnectionPool>(db::PoolOptions{
+        .dsn = proxy_ ? proxy_->dsn() : dsn_, .size = 32, .checkout_timeout = absl::Seconds(5)});
     store_ = std::make_unique<db::PgWorkflowStore>(pool_.get());
 
     order_repository_ = std::make_unique<db::PgOrderRepository>(pool_.get());
@@ -210,6 +215,7 @@ class OrderSagaTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (proxy_) proxy_->StopDropping();  // The checks below read through it.
     gateway_->Release();
     CheckGuarantees();
     StopEngine();
@@ -557,6 +563,8 @@ class OrderSagaTest : public ::testing::Test {
   }
 
   std::string dsn_;
+  bool lose_answers_ = false;  // Set by a derived fixture's constructor.
+  std::unique_ptr<testing::AnswerDroppingProxy> proxy_;
   std::unique_ptr<db::ConnectionPool> pool_;
   std::unique_ptr<db::PgWorkflowStore> store_;
   std::unique_ptr<db::PgOrderRepository> order_repository_;
@@ -1087,6 +1095,60 @@ TEST_F(OrderSagaTest, CancelAcceptedWhileAuthorizeIsInFlightIsNotLostAtThePivot)
   EXPECT_TRUE(payment == pv1::PAYMENT_STATUS_VOIDED || payment == pv1::PAYMENT_STATUS_REFUNDED)
       << pv1::PaymentStatus_Name(payment);
   ExpectStock("PIANO", 1, 0);
+}
+
+// ---- lost answers -------------------------------------------------------------------------------
+
+// Every service and the coordinator reach PostgreSQL through a proxy that loses the answer of a
+// random 4% of statement executions and simple queries (BEGIN, COMMIT, ...) by closing the
+// connection after the server ran them: committed writes the caller is not told about, at any
+// point of every saga. Clients retry CreateOrder with the same request id, as they should. The
+// guarantees checked after every test must still hold: every order settles once, is charged at
+// most once, and stock and money are conserved.
+class LostAnswersSagaTest : public OrderSagaTest {
+ protected:
+  LostAnswersSagaTest() { lose_answers_ = true; }
+};
+
+TEST_F(LostAnswersSagaTest, SagasKeepEveryGuaranteeWhenAnswersAreLostAtRandom) {
+  AddProduct("BOLT", 1000);
+  AddProduct("NUT", 1000);
+  const std::vector<std::string> tokens = {"tok_approve", "tok_approve", "tok_approve",
+                                           "tok_decline", "tok_transient_1"};
+  // Fixed, so CI runs the same losses every time; LOST_ANSWERS_SEED and LOST_ANSWERS_PERCENT
+  // explore others.
+  const char* seed = std::getenv("LOST_ANSWERS_SEED");
+  const char* percent = std::getenv("LOST_ANSWERS_PERCENT");
+  proxy_->DropAnswersAtRandom(percent != nullptr ? std::atof(percent) / 100 : 0.04,
+                              seed != nullptr ? std::strtoull(seed, nullptr, 10) : 20261121);
+  std::vector<ov1::Order> orders;
+  for (int i = 0; i < 30; ++i) {
+    const ov1::CreateOrderRequest request =
+        OrderRequest(tokens[i % tokens.size()], {{"BOLT", 1 + i % 3}, {"NUT", 1}});
+    ov1::CreateOrderResponse response;
+    grpc::Status status;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      status = Create(request, &response);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    }
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    orders.push_back(response.order());
+  }
+  for (const ov1::Order& order : orders) {
+    const WorkflowRecord w = AwaitWorkflow(order.workflow_id(), absl::Seconds(90));
+    EXPECT_TRUE(saga::IsTerminal(w.status))
+        << order.workflow_id() << " " << saga::WorkflowStatusName(w.status) << ": "
+        << w.status_reason;
+  }
+  proxy_->StopDropping();
+  std::cerr << "[lost answers] " << proxy_->dropped() << " answers lost\n";
+  EXPECT_GT(proxy_->dropped(), 10) << "too few answers lost to test anything";
+  int confirmed = 0;
+  for (const ov1::Order& order : orders) {
+    if (GetOrder(order.order_id()).status() == ov1::ORDER_STATUS_CONFIRMED) ++confirmed;
+  }
+  EXPECT_GT(confirmed, 10);  // Most approved orders confirm; the rest are checked as rejected.
+  // TearDown checks the guarantees for every order.
 }
 
 // ---- query plans --------------------------------------------------------------------------------

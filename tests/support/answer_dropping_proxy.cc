@@ -145,6 +145,19 @@ void AnswerDroppingProxy::DropNextCommitAnswer() {
   commit_armed_ = true;
 }
 
+void AnswerDroppingProxy::DropAnswersAtRandom(double probability, uint64_t seed) {
+  absl::MutexLock lock(&mu_);
+  random_probability_ = probability;
+  random_.seed(seed);
+}
+
+void AnswerDroppingProxy::StopDropping() {
+  absl::MutexLock lock(&mu_);
+  random_probability_ = 0;
+  armed_.clear();
+  commit_armed_ = false;
+}
+
 void AnswerDroppingProxy::Accept() {
   while (!stopping_) {
     pollfd waiting{listen_fd_, POLLIN, 0};
@@ -182,6 +195,9 @@ void AnswerDroppingProxy::ClientToServer(Link* link) {
         link->doomed = true;
       } else if (commit_armed_ && QueriesCommit(bytes)) {
         commit_armed_ = false;
+        link->doomed = true;
+      } else if (random_probability_ > 0 && (bytes[0] == 'B' || bytes[0] == 'Q') &&
+                 std::uniform_real_distribution<double>(0, 1)(random_) < random_probability_) {
         link->doomed = true;
       }
     }

@@ -15,7 +15,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +43,10 @@ class AnswerDroppingProxy {
   // Arms the proxy: the next COMMIT (a simple query, as libpqxx sends it) loses its answer, on
   // whichever connection sends it (once): the transaction is committed, the client is not told.
   void DropNextCommitAnswer();
+  // Arms the proxy until StopDropping: each statement execution (Bind) or simple query (BEGIN,
+  // COMMIT, ...) loses its answer with `probability`, drawn from a generator seeded with `seed`.
+  void DropAnswersAtRandom(double probability, uint64_t seed);
+  void StopDropping();
   // Answers dropped so far.
   int dropped() const { return dropped_.load(); }
 
@@ -59,6 +65,8 @@ class AnswerDroppingProxy {
   absl::Mutex mu_;
   std::string armed_ ABSL_GUARDED_BY(mu_);  // The statement whose next answer is lost.
   bool commit_armed_ ABSL_GUARDED_BY(mu_) = false;
+  double random_probability_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Link>> links_ ABSL_GUARDED_BY(mu_);
   std::thread acceptor_;
 };
