@@ -84,26 +84,29 @@ std::string CreateOrder(Server& server, const ord::CreateOrderRequest& request,
   return "";
 }
 
-// Polls GetOrder until the order leaves PENDING (or CONFIRMED, when `wait_settled` also needs the
-// workflow to finish), then returns it.
+// Polls until the order's PlaceOrder workflow has ended (or needs attention), then returns the
+// order as that end left it.
 ord::Order AwaitOrder(Server& server, const std::string& order_id,
                       absl::Duration timeout = absl::Seconds(40)) {
   const absl::Time give_up = absl::Now() + timeout;
   ord::Order order;
   while (absl::Now() < give_up) {
+    // The workflow first: its end commits with the order's final status, so an order read after
+    // it is final (read before it, the order could predate an end committed in between).
     ord::GetOrderRequest request;
     request.set_order_id(order_id);
-    grpc::Status status = server.orders->GetOrder(Deadline().get(), request, &order);
     saga::v1::GetWorkflowRequest get;
     get.set_workflow_id(order.workflow_id());
     saga::v1::Workflow workflow;
-    if (status.ok() &&
-        server.workflows->GetWorkflow(Deadline().get(), get, &workflow).ok() &&
-        (workflow.status() == saga::v1::WORKFLOW_STATUS_COMPLETED ||
-         workflow.status() == saga::v1::WORKFLOW_STATUS_COMPENSATED ||
-         workflow.status() == saga::v1::WORKFLOW_STATUS_FAILED ||
-         workflow.status() == saga::v1::WORKFLOW_STATUS_CANCELLED ||
-         workflow.status() == saga::v1::WORKFLOW_STATUS_NEEDS_ATTENTION)) {
+    if (order.workflow_id().empty()) {
+      (void)server.orders->GetOrder(Deadline().get(), request, &order);  // For its workflow id.
+    } else if (server.workflows->GetWorkflow(Deadline().get(), get, &workflow).ok() &&
+               (workflow.status() == saga::v1::WORKFLOW_STATUS_COMPLETED ||
+                workflow.status() == saga::v1::WORKFLOW_STATUS_COMPENSATED ||
+                workflow.status() == saga::v1::WORKFLOW_STATUS_FAILED ||
+                workflow.status() == saga::v1::WORKFLOW_STATUS_CANCELLED ||
+                workflow.status() == saga::v1::WORKFLOW_STATUS_NEEDS_ATTENTION) &&
+               server.orders->GetOrder(Deadline().get(), request, &order).ok()) {
       return order;
     }
     absl::SleepFor(absl::Milliseconds(100));
