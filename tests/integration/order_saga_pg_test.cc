@@ -1102,9 +1102,11 @@ TEST_F(OrderSagaTest, CancelAcceptedWhileAuthorizeIsInFlightIsNotLostAtThePivot)
 // Every service and the coordinator reach PostgreSQL through a proxy that loses the answer of a
 // random 4% of statement executions and simple queries (BEGIN, COMMIT, ...) by closing the
 // connection after the server ran them: committed writes the caller is not told about, at any
-// point of every saga. Clients retry CreateOrder with the same request id, as they should. The
-// guarantees checked after every test must still hold: every order settles once, is charged at
-// most once, and stock and money are conserved.
+// point of every saga. Clients retry CreateOrder and CancelOrder with the same request id, as
+// they should; every sixth order is cancelled at once, and four confirmed ones afterwards (their
+// refunds). The guarantees checked after every test must still hold: every order settles once,
+// is charged at most once (refunded in full when cancelled after confirmation), and stock and
+// money are conserved.
 class LostAnswersSagaTest : public OrderSagaTest {
  protected:
   LostAnswersSagaTest() { lose_answers_ = true; }
@@ -1134,12 +1136,36 @@ TEST_F(LostAnswersSagaTest, SagasKeepEveryGuaranteeWhenAnswersAreLostAtRandom) {
     ASSERT_TRUE(status.ok()) << status.error_message();
     orders.push_back(response.order());
   }
+  // Cancels by request id, retried while the answer is lost; FAILED_PRECONDITION when the
+  // order had already ended.
+  auto cancel = [&](const ov1::Order& order, const std::string& request_id) {
+    ov1::Order out;
+    grpc::Status status;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      status = Cancel(order.order_id(), request_id, "customer asked", &out);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    }
+    EXPECT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
+        << status.error_message();
+  };
+  for (size_t i = 0; i < orders.size(); i += 6) cancel(orders[i], "cancel-" + orders[i].order_id());
   for (const ov1::Order& order : orders) {
     const WorkflowRecord w = AwaitWorkflow(order.workflow_id(), absl::Seconds(90));
     EXPECT_TRUE(saga::IsTerminal(w.status))
         << order.workflow_id() << " " << saga::WorkflowStatusName(w.status) << ": "
         << w.status_reason;
   }
+  // Refunds: a cancel of a confirmed order starts RefundOrder.
+  int refunds = 0;
+  for (const ov1::Order& order : orders) {
+    if (refunds == 4 || GetOrder(order.order_id()).status() != ov1::ORDER_STATUS_CONFIRMED) {
+      continue;
+    }
+    cancel(order, "refund-" + order.order_id());
+    AwaitWorkflow("refund-order-" + order.order_id(), absl::Seconds(90));
+    ++refunds;
+  }
+  EXPECT_EQ(refunds, 4);
   proxy_->StopDropping();
   std::cerr << "[lost answers] " << proxy_->dropped() << " answers lost\n";
   EXPECT_GT(proxy_->dropped(), 10) << "too few answers lost to test anything";
