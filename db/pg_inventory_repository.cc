@@ -453,15 +453,12 @@ void PgInventoryRepository::SendReserves(const std::vector<ReserveWrite*>& batch
   pqxx::result rows;
   // Keyed by order and request id: re-running it after a lost connection writes nothing for the
   // orders it reserved, and they are then decided alone (finding their reservation).
-  const absl::Status status = RunTransaction(
-      batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
+  const absl::Status status =
+      RunSharedStatement(batch_pool_, batch, [&](pqxx::transaction_base& tx) {
         rows = Exec(tx, kReserveIfAvailable, TextArray(order_ids), TextArray(request_ids),
                     IntArray(fingerprints), IntArray(items.ordinals), TextArray(items.skus),
                     IntArray(items.quantities));
-        return absl::OkStatus();
       });
-  for (ReserveWrite* write : batch) write->status = status;
   if (!status.ok()) return;
   for (const pqxx::row& row : rows) {
     ReserveWrite& write = *batch.at(row[0].as<int64_t>() - 1);
@@ -479,12 +476,9 @@ void PgInventoryRepository::SendSettles(const Statement& apply,
   // Re-running after a lost connection finds the reservations moved and changes nothing; they
   // are then decided alone.
   const absl::Status status =
-      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-                     [&](pqxx::transaction_base& tx) -> absl::Status {
-                       moved = ReservationsFromRows(Exec(tx, apply, TextArray(order_ids)));
-                       return absl::OkStatus();
-                     });
-  for (SettleWrite* write : batch) write->status = status;
+      RunSharedStatement(batch_pool_, batch, [&](pqxx::transaction_base& tx) {
+        moved = ReservationsFromRows(Exec(tx, apply, TextArray(order_ids)));
+      });
   if (!status.ok()) return;
   for (Reservation& reservation : moved) {
     for (SettleWrite* write : batch) {

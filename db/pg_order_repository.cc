@@ -253,15 +253,10 @@ PgOrderRepository::~PgOrderRepository() = default;
 void PgOrderRepository::SendCreates(const std::vector<CreateWrite*>& batch) {
   // Keyed by request id: re-running it after a lost connection inserts nothing for the orders
   // it inserted, and they are then answered alone (finding their order).
-  const absl::Status status =
-      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-                     [&](pqxx::transaction_base& tx) -> absl::Status {
-                       ExecInsertOrders(tx, batch);
-                       return absl::OkStatus();
-                     });
-  for (CreateWrite* write : batch) {
-    write->status = status;
-    if (!status.ok()) write->inserted = false;
+  const absl::Status status = RunSharedStatement(
+      batch_pool_, batch, [&](pqxx::transaction_base& tx) { ExecInsertOrders(tx, batch); });
+  if (!status.ok()) {
+    for (CreateWrite* write : batch) write->inserted = false;
   }
 }
 

@@ -358,15 +358,10 @@ GroupCommitStats PgPaymentRepository::WriteStats() const {
 void PgPaymentRepository::SendCreates(const std::vector<CreatePaymentWrite*>& batch) {
   // Keyed by request id: re-running it after a lost connection inserts nothing for the payments
   // it inserted, and they are then answered alone (finding their payment).
-  const absl::Status status =
-      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-                     [&](pqxx::transaction_base& tx) -> absl::Status {
-                       ExecInsertPayments(tx, batch);
-                       return absl::OkStatus();
-                     });
-  for (CreatePaymentWrite* write : batch) {
-    write->status = status;
-    if (!status.ok()) write->inserted = false;
+  const absl::Status status = RunSharedStatement(
+      batch_pool_, batch, [&](pqxx::transaction_base& tx) { ExecInsertPayments(tx, batch); });
+  if (!status.ok()) {
+    for (CreatePaymentWrite* write : batch) write->inserted = false;
   }
 }
 
@@ -394,16 +389,13 @@ void PgPaymentRepository::SendApplies(const std::vector<ApplyOperationWrite*>& b
   // payments it saved changed, and they are then answered alone (finding their records). A
   // request id recorded already fails the statement: each is then answered alone.
   const absl::Status status =
-      RunTransaction(batch_pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-                     [&](pqxx::transaction_base& tx) -> absl::Status {
-                       rows = Exec(tx, kUpdatePaymentsAndRecord, TextArray(ids), IntArray(captured),
-                                   IntArray(refunded), TextArray(statuses), TextArray(reasons),
-                                   TextArray(references), IntArray(versions), TextArray(op_ids),
-                                   TextArray(op_kinds), IntArray(op_amounts),
-                                   IntArray(op_fingerprints), TextArray(op_reasons));
-                       return absl::OkStatus();
-                     });
-  for (ApplyOperationWrite* write : batch) write->status = status;
+      RunSharedStatement(batch_pool_, batch, [&](pqxx::transaction_base& tx) {
+        rows =
+            Exec(tx, kUpdatePaymentsAndRecord, TextArray(ids), IntArray(captured),
+                 IntArray(refunded), TextArray(statuses), TextArray(reasons), TextArray(references),
+                 IntArray(versions), TextArray(op_ids), TextArray(op_kinds), IntArray(op_amounts),
+                 IntArray(op_fingerprints), TextArray(op_reasons));
+      });
   if (!status.ok()) return;
   for (const pqxx::row& row : rows) {
     ApplyOperationWrite& write = *batch.at(row[0].as<int64_t>() - 1);

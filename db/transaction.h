@@ -98,6 +98,23 @@ struct TxOptions {
 absl::Status RunTransaction(ConnectionPool& pool, const TxOptions& options,
                             absl::FunctionRef<absl::Status(pqxx::transaction_base&)> fn);
 
+// Sends one shared statement for the writes of a GroupCommit batch: `exec` runs it in autocommit
+// on `pool`, and every write gets the outcome as its `status`. The statement must be keyed (by
+// request or order id) so that re-running it after a lost connection writes nothing twice: it is
+// re-run, and the writes it applied the first time are then answered alone by their callers.
+template <typename Write>
+absl::Status RunSharedStatement(ConnectionPool& pool, const std::vector<Write*>& batch,
+                                absl::FunctionRef<void(pqxx::transaction_base&)> exec) {
+  const absl::Status status =
+      RunTransaction(pool, {.mode = TxMode::kAutocommit, .idempotent = true},
+                     [&](pqxx::transaction_base& tx) -> absl::Status {
+                       exec(tx);
+                       return absl::OkStatus();
+                     });
+  for (Write* write : batch) write->status = status;
+  return status;
+}
+
 // Translates the exception being handled (call only inside a catch block) to a status:
 // connection loss -> UNAVAILABLE, statement timeout or cancel -> DEADLINE_EXCEEDED (the
 // connection stays usable), serialization failure/deadlock -> ABORTED,

@@ -103,6 +103,14 @@ absl::Time WorkflowContext::CallDeadline(const StepOptions& options) const {
   return past_pivot_ || options.pivot ? deadline : std::min(deadline, deadline_);
 }
 
+absl::Status WorkflowContext::SaveStepAndSuspend(const StepRecord& step, bool insert,
+                                                 absl::Duration delay) {
+  const absl::Duration wake = WakeDelay(delay);
+  OP_RETURN_IF_ERROR(Persist(
+      store_.SaveStepAndSuspend(fence_, step, insert, delay, WorkflowStatus::kWaiting, wake)));
+  return Suspend(wake);
+}
+
 absl::Status WorkflowContext::Suspend(absl::Duration delay, bool persisted) {
   if (!persisted) {
     delay = WakeDelay(delay);
@@ -254,10 +262,7 @@ absl::StatusOr<std::string> WorkflowContext::Step(
     const absl::Duration delay = policy.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
     OP_RETURN_IF_ERROR(FlushPending());
-    const absl::Duration wake = WakeDelay(delay);
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
-                                                         WorkflowStatus::kWaiting, wake)));
-    return Suspend(wake);
+    return SaveStepAndSuspend(step, !row_exists, delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
   step.Settle(StepStatus::kFailed);
@@ -320,10 +325,7 @@ absl::StatusOr<std::string> WorkflowContext::LocalStep(
     const absl::Duration delay = options.retry.DelayAfter(step.attempts, Random01());
     step.status = StepStatus::kRetryScheduled;
     OP_RETURN_IF_ERROR(FlushPending());
-    const absl::Duration wake = WakeDelay(delay);
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, !row_exists, delay,
-                                                         WorkflowStatus::kWaiting, wake)));
-    return Suspend(wake);
+    return SaveStepAndSuspend(step, !row_exists, delay);
   }
   observer_.StepAttempt(type_, options.name, "failed", took);
   step.Settle(StepStatus::kFailed);
@@ -345,10 +347,7 @@ absl::Status WorkflowContext::Sleep(const std::string& name, absl::Duration dura
       step.Settle(StepStatus::kSucceeded);
       return Persist(store_.WriteSteps(fence_, {step}));
     }
-    const absl::Duration wake = WakeDelay(duration);
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/true, duration,
-                                                         WorkflowStatus::kWaiting, wake)));
-    return Suspend(wake);
+    return SaveStepAndSuspend(step, /*insert=*/true, duration);
   }
   if (recorded->status == StepStatus::kSucceeded) return absl::OkStatus();
   const absl::Duration remaining = recorded->next_attempt_at - absl::Now();
@@ -383,17 +382,11 @@ absl::StatusOr<std::string> WorkflowContext::WaitForSignal(const std::string& si
 
   if (recorded == nullptr) {
     step.status = StepStatus::kWaiting;
-    const absl::Duration wake = WakeDelay(timeout);
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/true, timeout,
-                                                         WorkflowStatus::kWaiting, wake)));
-    return Suspend(wake);
+    return SaveStepAndSuspend(step, /*insert=*/true, timeout);
   }
   const absl::Duration remaining = recorded->next_attempt_at - absl::Now();
   if (remaining > absl::Milliseconds(20)) {
-    const absl::Duration wake = WakeDelay(remaining);
-    OP_RETURN_IF_ERROR(Persist(store_.SaveStepAndSuspend(fence_, step, /*insert=*/false, remaining,
-                                                         WorkflowStatus::kWaiting, wake)));
-    return Suspend(wake);
+    return SaveStepAndSuspend(step, /*insert=*/false, remaining);
   }
   const absl::Status timed_out = absl::DeadlineExceededError(
       absl::StrCat("no signal \"", signal_name, "\" within ", absl::FormatDuration(timeout)));

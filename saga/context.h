@@ -127,10 +127,12 @@ class WorkflowContext {
   // non-OK status when the run must unwind (suspended, fenced, cancelled, non-deterministic).
   absl::Status Begin(const std::string& name, StepKind kind, const StepRecord** recorded);
   // Unwinds the run until `delay` from now. `persisted`: the wake-up time and the lease release
-  // were already written (with a step update); otherwise they are written here.
-  // Unpersisted waits are capped at the workflow's deadline here; persisted ones pass the
-  // WakeDelay they wrote, so the local timer never fires before the row is due.
+  // were already written (by SaveStepAndSuspend, with the WakeDelay it wrote, so the local timer
+  // never fires before the row is due); otherwise they are written here, capped the same way.
   absl::Status Suspend(absl::Duration delay, bool persisted = true);
+  // Writes `step` (its retry or wake-up `delay` from now, inserted or updated), parks the
+  // workflow until WakeDelay(delay) and unwinds the run.
+  absl::Status SaveStepAndSuspend(const StepRecord& step, bool insert, absl::Duration delay);
   // The workflow's deadline bounds, before the pivot, every wait and every remote call but the
   // pivot's own: a wait wakes just past it (and the run then compensates), a call's deadline is
   // at most it. (A local step's transaction is not cut short.)

@@ -49,13 +49,11 @@ bool Settled(WorkflowStatus status) {
 
 absl::StatusOr<absl::Duration> WaitTimeout(const v1::WaitWorkflowRequest& request) {
   if (!request.has_timeout()) return kDefaultWaitTimeout;
-  const google::protobuf::Duration& proto = request.timeout();
-  const absl::Duration timeout = absl::Seconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
-  if (proto.seconds() < 0 || proto.nanos() < 0 || proto.nanos() > 999999999 ||
-      timeout < absl::Milliseconds(1) || timeout > kMaxWaitTimeout) {
+  const std::optional<absl::Duration> timeout = DurationFromProto(request.timeout());
+  if (!timeout || *timeout < absl::Milliseconds(1) || *timeout > kMaxWaitTimeout) {
     return InvalidField("timeout", "must be between 1ms and 5m");
   }
-  return timeout;
+  return *timeout;
 }
 
 bool InTimestampRange(absl::Time t) {

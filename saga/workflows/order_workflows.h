@@ -71,8 +71,7 @@ WorkflowDefinition RefundOrderWorkflow(const OrderParticipants& participants,
 // db::PgOrderRepository::SetWorkflowLauncher). The workflow's deadline is the order's
 // confirm_within, else `deadline`: an order not confirmed (the pivot) that long after its creation
 // is rejected, its stock released and its authorization voided (infinite: no deadline).
-db::WorkflowStart PlaceOrderStart(const orders::Order& order,
-                                  absl::Duration deadline = absl::InfiniteDuration());
+db::WorkflowStart PlaceOrderStart(const orders::Order& order, absl::Duration deadline);
 
 // orders::OrderWorkflows on the engine's store: cancel = cancel the PlaceOrder workflow;
 // refund = start the RefundOrder workflow. `poke` wakes the local engine (may be empty).

@@ -107,4 +107,9 @@ absl::Time TimeFromProto(const google::protobuf::Timestamp& proto) {
   return absl::FromUnixSeconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
 }
 
+std::optional<absl::Duration> DurationFromProto(const google::protobuf::Duration& proto) {
+  if (proto.seconds() < 0 || proto.nanos() < 0 || proto.nanos() > 999999999) return std::nullopt;
+  return absl::Seconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
+}
+
 }  // namespace order_platform

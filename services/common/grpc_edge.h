@@ -3,12 +3,14 @@
 // Only handlers include this file; domain code never sees gRPC.
 #pragma once
 
-#include "absl/strings/string_view.h"
-
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "order_platform/common/v1/money.pb.h"
 #include "services/common/money.h"
@@ -50,5 +52,8 @@ void MoneyToProto(const Money& money, common::v1::Money* proto);
 
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* proto);
 absl::Time TimeFromProto(const google::protobuf::Timestamp& proto);
+// A request's non-negative duration; nullopt when it is negative or malformed (nanos outside
+// 0..999,999,999), which callers report as INVALID_ARGUMENT naming the field.
+std::optional<absl::Duration> DurationFromProto(const google::protobuf::Duration& proto);
 
 }  // namespace order_platform

@@ -69,11 +69,10 @@ grpc::Status OrderServiceHandler::CreateOrder(grpc::ServerContext*,
     order.customer_id = request->customer_id();
     order.payment_token = request->payment_token();
     if (request->has_confirm_within()) {
-      const google::protobuf::Duration& within = request->confirm_within();
-      if (within.seconds() < 0 || within.nanos() < 0 || within.nanos() > 999999999) {
+      order.confirm_within = DurationFromProto(request->confirm_within());
+      if (!order.confirm_within) {
         return InvalidField("confirm_within", "must be between 1s and 30 days");
       }
-      order.confirm_within = absl::Seconds(within.seconds()) + absl::Nanoseconds(within.nanos());
     }
     order.items.reserve(request->items_size());
     for (const v1::OrderItem& item : request->items()) {

@@ -52,4 +52,19 @@ TEST(GrpcEdgeTest, UnknownBecomesInternal) {
 }
 
 }  // namespace
+TEST(GrpcEdgeTest, DurationFromProtoRefusesNegativeAndMalformedDurations) {
+  google::protobuf::Duration d;
+  d.set_seconds(90);
+  d.set_nanos(500000000);
+  EXPECT_EQ(DurationFromProto(d), absl::Milliseconds(90500));
+  d.set_nanos(1000000000);
+  EXPECT_EQ(DurationFromProto(d), std::nullopt);
+  d.set_nanos(-1);
+  EXPECT_EQ(DurationFromProto(d), std::nullopt);
+  d.set_seconds(-1);
+  d.set_nanos(0);
+  EXPECT_EQ(DurationFromProto(d), std::nullopt);
+  EXPECT_EQ(DurationFromProto(google::protobuf::Duration()), absl::ZeroDuration());
+}
+
 }  // namespace order_platform
