@@ -292,8 +292,9 @@ snapshot() {  # -> "pg server host_busy host_total"
 }
 
 # cpu_between <before> <after> <requests> <client CPU seconds>: sets CPU_CLIENT_US, CPU_SERVER_US,
-# CPU_PG_US (per request) and OTHER_PCT: CPU used by processes other than these three, as a
-# percentage of the whole machine (all CPUs) -- the noise from neighbours during the run.
+# CPU_PG_US (per request), CPU_BUSY_US (the whole machine's busy CPU per request: what a request
+# cost the cores, whoever spent it) and OTHER_PCT: CPU used by processes other than these three,
+# as a percentage of the whole machine (all CPUs) -- the noise from neighbours during the run.
 cpu_between() {
   local -a a b
   read -r -a a <<<"$1"
@@ -305,13 +306,14 @@ cpu_between() {
       if (n < 1) n = 1
       other = busy - (pg + server + client_s * hz)
       if (other < 0) other = 0
-      printf "%.0f %.0f %.0f %.0f", client_s * 1e6 / n, server * 1e6 / hz / n,
-             pg * 1e6 / hz / n, (total > 0 ? 100 * other / total : 0)
+      printf "%.0f %.0f %.0f %.0f %.0f", client_s * 1e6 / n, server * 1e6 / hz / n,
+             pg * 1e6 / hz / n, (total > 0 ? 100 * other / total : 0), busy * 1e6 / hz / n
     }')"
   CPU_CLIENT_US="${v[0]}"
   CPU_SERVER_US="${v[1]}"
   CPU_PG_US="${v[2]}"
   OTHER_PCT="${v[3]}"
+  CPU_BUSY_US="${v[4]}"
   [[ -n "$PG_DIR" ]] || CPU_PG_US="-"
 }
 
@@ -391,6 +393,7 @@ run_pgbench() {
   R[$name.server_us]="$CPU_SERVER_US"  # Idle unless the coordinator runs sagas meanwhile.
   R[$name.pg_us]="$CPU_PG_US"
   R[$name.other]="$OTHER_PCT"
+  R[$name.busy_us]="$CPU_BUSY_US"
 }
 
 # run_loadgen <case> <rpc> [load_generator flags...]
@@ -429,6 +432,7 @@ run_loadgen() {
   R[$name.server_us]="$CPU_SERVER_US"
   R[$name.pg_us]="$CPU_PG_US"
   R[$name.other]="$OTHER_PCT"
+  R[$name.busy_us]="$CPU_BUSY_US"
 }
 
 # Numbers the orders stored so far 1..N in bench.order_ids for get_order.pgbench.
@@ -721,6 +725,7 @@ run_saga() {
   R[$name.server_us]="$CPU_SERVER_US"
   R[$name.pg_us]="$CPU_PG_US"
   R[$name.other]="$OTHER_PCT"
+  R[$name.busy_us]="$CPU_BUSY_US"
 }
 
 run_saga_workloads() {
@@ -855,6 +860,29 @@ saga_derived() {
     }'
 }
 
+# saga_costs <case>...: each case's busy machine CPU per saga in create_order.pgbench transactions
+# (its busy CPU per transaction), split into PostgreSQL, server, client and the rest of the machine
+# (kernel threads, interrupts, neighbours); saga_sql first when it ran.
+saga_costs() {
+  local tx_busy="${R[saga_pgbench.busy_us]:-0}" name out="" sep=""
+  local -a names=()
+  [[ -z "${R[saga_sql.rps]:-}" ]] || names+=(saga_sql)
+  for name in "$@"; do [[ "$name" == soak ]] || names+=("$name"); done
+  for name in "${names[@]}"; do
+    local label="$name"
+    [[ "$name" == saga_sql ]] || label="$(kv "${R[$name.line]}" concurrency) clients"
+    out+="${sep}$(awk -v t="$tx_busy" -v b="${R[$name.busy_us]:-0}" -v p="${R[$name.pg_us]:-0}" \
+      -v s="${R[$name.server_us]:-0}" -v c="${R[$name.client_us]:-0}" -v l="$label" 'BEGIN {
+        if (t <= 0) { printf "%s -", l; exit }
+        r = b - p - s - c; if (r < 0) r = 0
+        printf "%s %.1f (PostgreSQL %.1f, server %.1f, client %.1f, rest %.1f)", l, b / t, p / t,
+               s / t, c / t, r / t
+      }')"
+    sep="; "
+  done
+  echo "$out"
+}
+
 saga_summary() {
   local pg_tps="${R[saga_pgbench.rps]}" c name line sagas polls
   local -a pgd
@@ -966,6 +994,9 @@ saga_summary() {
   if [[ -n "$last" ]]; then
     echo
     echo "sagas/s / pgbench TPS (target >= 0.15 at 8 and 32 clients)${ratio_notes}"
+    echo "machine CPU per saga, in order transactions (the whole machine's busy CPU per saga over" \
+      "pgbench's per create_order transaction; while both runs keep the cores busy the ratio is" \
+      "about 1 / this, so 0.15 needs at most 6.7): $(saga_costs "${cases[@]}")"
     if [[ -n "$sql_tps" ]]; then
       echo "sagas/s / saga SQL floor TPS (informational: the share of the rate PostgreSQL alone" \
         "reaches with one saga's statements that the platform keeps)${floor_notes}"
