@@ -112,13 +112,17 @@ void Engine::Stop(absl::Duration grace) {
     // `grace`, then signal them as if their leases were lost (they stop writing).
     auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; };
     const int queued = static_cast<int>(queue_.size());
-    std::deque<db::ClaimedWorkflow> unstarted;
+    std::deque<Queued> unstarted;
     unstarted.swap(queue_);
     active_ -= queued;
-    for (const db::ClaimedWorkflow& c : unstarted) running_.erase(c.workflow.id);
+    for (const Queued& q : unstarted) {
+      auto it = running_.find(q.claimed.workflow.id);
+      if (it != running_.end() && it->second.signals == q.signals) running_.erase(it);
+    }
     mu_.Unlock();
-    for (const db::ClaimedWorkflow& c : unstarted) {
-      (void)store_.Release({c.workflow.id, options_.owner, c.workflow.lease_epoch});
+    for (const Queued& q : unstarted) {
+      const WorkflowRecord& w = q.claimed.workflow;
+      (void)store_.Release({w.id, options_.owner, w.lease_epoch});
     }
     mu_.Lock();
     if (!mu_.AwaitWithTimeout(absl::Condition(&idle), grace)) {
@@ -196,8 +200,19 @@ void Engine::EnqueueLocked(db::ClaimedWorkflow claimed) {
   active_++;
   auto signals = std::make_shared<RunSignals>();
   signals->cancel_requested = claimed.workflow.cancel_requested;
-  running_[claimed.workflow.id] = Running{claimed.workflow.type, std::move(signals)};
-  queue_.push_back(std::move(claimed));
+  Running& running = running_[claimed.workflow.id];
+  if (running.signals != nullptr) {
+    // A run of this workflow is still here (queued, or executing past its lease, say while its
+    // heartbeat could not be written) and its lease was claimed again at a later epoch: that run
+    // lost it. It stops at its next step boundary, every write it tries is fenced, and when it
+    // ends it leaves this run's entry alone.
+    running.signals->lease_lost = true;
+    LogWorkflow(LogLevel::kWarning,
+                "claimed again while a run of it is still here; stopping that run",
+                claimed.workflow.id);
+  }
+  running = Running{claimed.workflow.type, signals};
+  queue_.push_back(Queued{std::move(claimed), std::move(signals)});
 }
 
 void Engine::ScheduleLocalWake(absl::Duration delay) {
@@ -258,7 +273,7 @@ void Engine::DispatchLoop() {
 
 void Engine::WorkerLoop() {
   while (true) {
-    db::ClaimedWorkflow claimed;
+    Queued next;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -266,13 +281,15 @@ void Engine::WorkerLoop() {
       };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;  // Stopping.
-      claimed = std::move(queue_.front());
+      next = std::move(queue_.front());
       queue_.pop_front();
     }
-    RunSegment(claimed);
+    RunSegment(next.claimed, next.signals);
     absl::MutexLock lock(&mu_);
     active_--;
-    running_.erase(claimed.workflow.id);
+    // Only this run's entry: a later claim of the same workflow may have replaced it.
+    auto it = running_.find(next.claimed.workflow.id);
+    if (it != running_.end() && it->second.signals == next.signals) running_.erase(it);
     // No claim just because a slot freed up: a poke, due wake or poll that came while every
     // worker was busy left poked_ set, and the dispatcher claims as soon as this slot is free.
     // (A claim per finished workflow found nothing almost every time: one statement per saga.)
@@ -399,7 +416,8 @@ void Engine::FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* de
               absl::StrCat("workflow ", WorkflowStatusName(status)), workflow.id, reason);
 }
 
-void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
+void Engine::RunSegment(const db::ClaimedWorkflow& claimed,
+                        const std::shared_ptr<RunSignals>& signals) {
   const WorkflowRecord& workflow = claimed.workflow;
   const db::Fence fence{workflow.id, options_.owner, workflow.lease_epoch};
   auto def_it = definitions_.find(workflow.type);
@@ -410,14 +428,9 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
     return;
   }
   const WorkflowDefinition& definition = def_it->second;
-  std::shared_ptr<RunSignals> signals;
-  {
-    absl::MutexLock lock(&mu_);
-    signals = running_.at(workflow.id).signals;
-  }
 
   if (workflow.status == WorkflowStatus::kCompensating) {
-    Compensate(fence, definition, workflow, workflow.compensation_cause);
+    Compensate(fence, definition, workflow, workflow.compensation_cause, *signals);
     return;
   }
   auto begin_compensation = [&](const std::string& cause, const std::string& reason) {
@@ -426,7 +439,7 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
     WorkflowRecord updated = workflow;
     updated.status_reason = *recorded;
     updated.failure_reason = *recorded;
-    Compensate(fence, definition, updated, cause);
+    Compensate(fence, definition, updated, cause, *signals);
   };
   if (!workflow.past_pivot && workflow.cancel_requested) {
     begin_compensation("cancelled", "cancelled");
@@ -497,16 +510,12 @@ void Engine::RunSegment(const db::ClaimedWorkflow& claimed) {
 }
 
 void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& definition,
-                        const WorkflowRecord& workflow, const std::string& cause) {
+                        const WorkflowRecord& workflow, const std::string& cause,
+                        const RunSignals& signals) {
   absl::StatusOr<std::vector<StepRecord>> loaded = store_.LoadSteps(workflow.id);
   if (!loaded.ok()) {
     (void)store_.Release(fence);
     return;
-  }
-  std::shared_ptr<RunSignals> signals;
-  {
-    absl::MutexLock lock(&mu_);
-    signals = running_.at(workflow.id).signals;
   }
   std::map<int, StepRecord> compensation_rows;  // By the forward seq they undo.
   std::vector<StepRecord> owed;
@@ -528,8 +537,8 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
       exists = true;
       const absl::Duration remaining = row.next_attempt_at - absl::Now();
       if (row.status == StepStatus::kRetryScheduled && remaining > absl::Milliseconds(20)) {
-        (void)store_.SaveStepAndSuspend(fence, row, false, remaining,
-                                        WorkflowStatus::kCompensating, remaining);
+        (void)store_.SaveStepAndSuspend(fence, row, false, remaining, WorkflowStatus::kCompensating,
+                                        remaining);
         ScheduleLocalWake(remaining);
         return;
       }
@@ -548,7 +557,7 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
                      "");
       return;
     }
-    if (signals->lease_lost.load()) return;
+    if (signals.lease_lost.load()) return;
     CompensationCall call{workflow.id, absl::StrCat(workflow.id, "/compensate/", forward.name),
                           forward.compensation_args, absl::Now() + absl::Seconds(10)};
     absl::Status undone = fn->second(call);
@@ -585,12 +594,13 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
     return;
   }
   const bool cancelled = cause == "cancelled";
-  std::string reason = workflow.failure_reason.empty() ? workflow.status_reason
-                                                      : workflow.failure_reason;
+  std::string reason =
+      workflow.failure_reason.empty() ? workflow.status_reason : workflow.failure_reason;
   if (reason.empty()) reason = cancelled ? "cancelled" : "failed";
   FinishWorkflow(fence, &definition, workflow,
-                 cancelled ? WorkflowStatus::kCancelled
-                           : (owed.empty() ? WorkflowStatus::kFailed : WorkflowStatus::kCompensated),
+                 cancelled
+                     ? WorkflowStatus::kCancelled
+                     : (owed.empty() ? WorkflowStatus::kFailed : WorkflowStatus::kCompensated),
                  reason, "");
 }
 

@@ -98,8 +98,16 @@ class Engine {
   db::PgWorkflowStore& store() { return store_; }
 
  private:
+  // The run of a workflow this engine holds (queued or executing), one entry per workflow id:
+  // the run of its latest claim. A run whose lease was claimed again (by this engine: it ran past
+  // its lease) is signalled lease_lost and replaced; it keeps its own signals until it ends.
   struct Running {
     std::string type;
+    std::shared_ptr<RunSignals> signals;
+  };
+  // A claimed workflow waiting for a worker, with its run's signals.
+  struct Queued {
+    db::ClaimedWorkflow claimed;
     std::shared_ptr<RunSignals> signals;
   };
 
@@ -110,10 +118,11 @@ class Engine {
   void RetentionLoop();
 
   // Runs one segment of a claimed workflow to a terminal status or a suspension.
-  void RunSegment(const db::ClaimedWorkflow& claimed);
+  void RunSegment(const db::ClaimedWorkflow& claimed, const std::shared_ptr<RunSignals>& signals);
   // Runs the compensations still owed, then finishes; returns when done or suspended.
   void Compensate(const db::Fence& fence, const WorkflowDefinition& definition,
-                  const WorkflowRecord& workflow, const std::string& cause);
+                  const WorkflowRecord& workflow, const std::string& cause,
+                  const RunSignals& signals);
   void FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* definition,
                       const WorkflowRecord& workflow, WorkflowStatus status,
                       const std::string& reason, const std::string& result,
@@ -135,7 +144,7 @@ class Engine {
   absl::Time next_local_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // Since when a claim has been owed with every worker busy (InfiniteFuture: none is).
   absl::Time owed_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  std::deque<db::ClaimedWorkflow> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   int active_ ABSL_GUARDED_BY(mu_) = 0;  // Claimed and not yet finished.
   std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
 

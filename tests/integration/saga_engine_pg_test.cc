@@ -722,6 +722,72 @@ TEST_F(SagaEngineTest, StartAndRunHandsTheWorkflowToItsStarterWithoutAClaim) {
   EXPECT_EQ(AwaitSettled("wf-unowned", absl::Seconds(10)).status, WorkflowStatus::kCompleted);
 }
 
+// A run that outlives its lease (here the lease is expired by hand while its first step's call
+// is in flight) is claimed again by its own engine: the stale run stops at its next step boundary
+// and leaves the new run's bookkeeping alone. Before, the stale run went on to its next call,
+// and when it ended it removed the workflow from the engine's running map, so the engine no
+// longer knew it ran it and the new run's compensation, looking itself up there, threw
+// std::out_of_range and aborted the process (seen once in the chaos test under load).
+TEST_F(SagaEngineTest, ARunClaimedAgainByItsOwnEngineStopsAndTheNewRunFinishes) {
+  absl::Notification first_call_entered, release_first, second_call_made, release_fail;
+  std::atomic<int> hold_calls{0};
+  std::atomic<int> fail_calls{0};
+  WorkflowDefinition def;
+  def.type = "Reclaimed";
+  def.run = [&](WorkflowContext& ctx, const std::string&) -> absl::StatusOr<std::string> {
+    StepOptions hold;
+    hold.name = "hold";
+    hold.compensation = "undo";
+    hold.compensation_args = "hold";
+    OP_RETURN_IF_ERROR(ctx.Step(hold, [&](const StepCall&) -> absl::StatusOr<std::string> {
+                            if (++hold_calls == 1) {
+                              first_call_entered.Notify();
+                              release_first.WaitForNotificationWithTimeout(absl::Seconds(20));
+                            } else {
+                              second_call_made.Notify();
+                            }
+                            return std::string("held");
+                          }).status());
+    StepOptions fail;
+    fail.name = "fail";
+    fail.retry = FastRetry(1);
+    return ctx.Step(fail, [&](const StepCall&) -> absl::StatusOr<std::string> {
+      // The first caller (the new run) waits until the stale run had its chance to go on.
+      if (++fail_calls == 1) release_fail.WaitForNotificationWithTimeout(absl::Seconds(20));
+      return absl::FailedPreconditionError("refused");
+    });
+  };
+  def.compensations["undo"] = [this](const CompensationCall& call) -> absl::Status {
+    absl::MutexLock lock(&ledger_.mu);
+    ledger_.undo_order.push_back(call.args);
+    return absl::OkStatus();
+  };
+  Engine& engine = NewEngine({std::move(def)}, Options());
+  ASSERT_TRUE(engine.StartWorkflow({"Reclaimed", "wf-reclaimed", "key-reclaimed", ""}).ok());
+  ASSERT_TRUE(first_call_entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  {
+    pqxx::connection conn(dsn_);
+    pqxx::work tx(conn);
+    tx.exec(
+        "UPDATE saga.workflows SET lease_expires_at = now() - interval '1 second' "
+        "WHERE id = 'wf-reclaimed'");
+    tx.commit();
+  }
+  // The engine's next poll claims it again (epoch 2); the new run replays "hold" and waits in
+  // "fail".
+  ASSERT_TRUE(second_call_made.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  release_first.Notify();  // The stale run's call returns.
+  absl::SleepFor(absl::Milliseconds(500));  // It stops (or, before, went on to "fail" and ended).
+  EXPECT_EQ(fail_calls.load(), 1) << "the stale run went on to its next step";
+  EXPECT_TRUE(engine.IsRunning("wf-reclaimed")) << "the engine forgot the run it still runs";
+  release_fail.Notify();
+
+  const WorkflowRecord w = AwaitSettled("wf-reclaimed");
+  EXPECT_EQ(w.status, WorkflowStatus::kCompensated) << w.status_reason;
+  EXPECT_EQ(w.lease_epoch, 2);
+  EXPECT_EQ(UndoOrder(), (std::vector<std::string>{"hold"}));
+}
+
 // Starts run by their starter (start-and-run) keep every worker busy; a workflow waiting to be
 // claimed must still run soon, not when the stream of starts stops.
 TEST_F(SagaEngineTest, AClaimableWorkflowIsNotStarvedByAStreamOfStartsRunHere) {
