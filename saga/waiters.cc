@@ -4,27 +4,17 @@
 
 namespace order_platform::saga {
 
-WorkflowWaiters::Waiter::~Waiter() {
+WorkflowWaiters::Watch::~Watch() {
   absl::MutexLock lock(&owner_.mu_);
   --owner_.count_;
-  auto it = owner_.waiters_.find(workflow_id_);
-  if (it == owner_.waiters_.end()) return;
+  auto it = owner_.watches_.find(workflow_id_);
+  if (it == owner_.watches_.end()) return;
   it->second.erase(this);
-  if (it->second.empty()) owner_.waiters_.erase(it);
+  if (it->second.empty()) owner_.watches_.erase(it);
 }
 
-bool WorkflowWaiters::Waiter::WaitUntil(absl::Time deadline) {
-  absl::MutexLock lock(&owner_.mu_);
-  while (!announced_ && !owner_.closed_) {
-    if (cv_.WaitWithDeadline(&owner_.mu_, deadline)) break;  // Timed out.
-  }
-  const bool announced = announced_;
-  announced_ = false;
-  return announced;
-}
-
-absl::StatusOr<std::unique_ptr<WorkflowWaiters::Waiter>> WorkflowWaiters::Watch(
-    std::string workflow_id) {
+absl::StatusOr<std::unique_ptr<WorkflowWaiters::Watch>> WorkflowWaiters::Register(
+    std::string workflow_id, std::function<void()> on_announced) {
   absl::MutexLock lock(&mu_);
   if (count_ >= max_waiters_) {
     return absl::ResourceExhaustedError(
@@ -33,26 +23,25 @@ absl::StatusOr<std::unique_ptr<WorkflowWaiters::Waiter>> WorkflowWaiters::Watch(
                      "later or read the workflow with GetWorkflow"));
   }
   ++count_;
-  std::unique_ptr<Waiter> waiter(new Waiter(this, std::move(workflow_id)));
-  waiters_[waiter->workflow_id_].insert(waiter.get());
-  return waiter;
+  std::unique_ptr<Watch> watch(new Watch(this, std::move(workflow_id), std::move(on_announced)));
+  watches_[watch->workflow_id_].insert(watch.get());
+  if (closed_) watch->on_announced_();
+  return watch;
 }
 
 void WorkflowWaiters::Notify(absl::string_view workflow_id) {
   absl::MutexLock lock(&mu_);
-  auto it = waiters_.find(workflow_id);
-  if (it == waiters_.end()) return;
-  for (Waiter* waiter : it->second) {
-    waiter->announced_ = true;
-    waiter->cv_.Signal();
-  }
+  auto it = watches_.find(workflow_id);
+  if (it == watches_.end()) return;
+  for (Watch* watch : it->second) watch->on_announced_();
 }
 
 void WorkflowWaiters::Close() {
   absl::MutexLock lock(&mu_);
+  if (closed_) return;
   closed_ = true;
-  for (auto& [id, waiters] : waiters_) {
-    for (Waiter* waiter : waiters) waiter->cv_.Signal();
+  for (auto& [id, watches] : watches_) {
+    for (Watch* watch : watches) watch->on_announced_();
   }
 }
 

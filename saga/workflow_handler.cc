@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -264,48 +265,195 @@ grpc::Status WorkflowServiceHandler::GetWorkflow(grpc::ServerContext*,
   });
 }
 
-grpc::Status WorkflowServiceHandler::WaitWorkflow(grpc::ServerContext* context,
-                                                  const v1::WaitWorkflowRequest* request,
-                                                  v1::Workflow* response) {
-  return HandleRpc("WaitWorkflow", {.workflow_id = request->workflow_id()}, [&]() -> absl::Status {
-    const std::string& id = request->workflow_id();
-    OP_RETURN_IF_ERROR(ValidateWorkflowId(id));
-    OP_ASSIGN_OR_RETURN(const absl::Duration timeout, WaitTimeout(*request));
-    const absl::Time until = std::min(absl::Now() + timeout,
-                                      absl::FromChrono(context->deadline()) - kDeadlineMargin);
-    // Registered before the first read, so an end recorded after it is announced to us.
-    std::unique_ptr<WorkflowWaiters::Waiter> waiter;
-    if (waiters_ != nullptr) {
-      OP_ASSIGN_OR_RETURN(waiter, waiters_->Watch(id));
+// One WaitWorkflow call between its start and its answer. Three things can end the wait: the
+// local engine's announcement (the watch), a re-read that finds the workflow settled or the
+// timeout passed (a timer task), and the caller's cancel; whichever comes first sets `done_` and
+// answers, and the others find it set. Tasks and the watch's callback hold a shared_ptr, so the
+// call outlives whatever may still run for it; `reactor_` and `response_` are gRPC's until Finish
+// and are not touched after it.
+class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<WaitCall> {
+ public:
+  WaitCall(WorkflowServiceHandler* handler, grpc::ServerUnaryReactor* reactor,
+           v1::Workflow* response, std::string workflow_id, absl::Time until)
+      : handler_(*handler),
+        reactor_(reactor),
+        response_(response),
+        id_(std::move(workflow_id)),
+        until_(until) {}
+
+  // Registers the watch, then reads at once, or (when the local engine runs the workflow and will
+  // announce its end) first waits for the announcement or the first re-read.
+  void Start() {
+    const std::shared_ptr<WaitCall> self = shared_from_this();
+    if (handler_.waiters_ != nullptr) {
+      // A weak reference: the watch is this call's, and must not keep it alive.
+      absl::StatusOr<std::unique_ptr<WorkflowWaiters::Watch>> watch =
+          handler_.waiters_->Register(id_, [weak = weak_from_this()] {
+            if (std::shared_ptr<WaitCall> call = weak.lock()) call->Announced();
+          });
+      if (!watch.ok()) {
+        FinishOnce(watch.status());
+        return;
+      }
+      absl::MutexLock lock(&mu_);
+      // Answered already (the registry is closed, or the workflow settled just now): the answer
+      // is on its way, and this watch is dropped on return.
+      if (done_) return;
+      watch_ = *std::move(watch);
     }
-    absl::Duration recheck = kFirstRecheck;
-    bool announced = false;
     // A workflow the local engine runs exists and will be announced when it settles (after the
-    // waiter registered above, or before it: then the re-read finds it): no first read.
-    bool read = waiter == nullptr || !running_here_ || !running_here_(id);
-    // Without steps while waiting (one short read); the answer is read with them.
-    while (!announced) {
-      if (read) {
-        OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow, store_.Get(id, /*with_steps=*/false));
-        if (Settled(workflow.status)) break;
-      }
-      read = true;
-      if (absl::Now() >= until || context->IsCancelled() ||
-          (waiters_ != nullptr && waiters_->closed())) {
-        break;
-      }
-      const absl::Time wake = std::min(until, absl::Now() + recheck);
-      if (waiter != nullptr) {
-        announced = waiter->WaitUntil(wake);
-      } else {
-        absl::SleepFor(wake - absl::Now());
-      }
-      recheck = std::min(2 * recheck, kMaxRecheck);
+    // watch registered above, or before it: then the re-read finds it): no first read.
+    const bool read_first =
+        handler_.waiters_ == nullptr || !handler_.running_here_ || !handler_.running_here_(id_);
+    if (read_first) {
+      handler_.wait_runner_.Run([self] { self->Check(); });
+    } else {
+      ScheduleCheck();
     }
-    OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow, store_.Get(id, /*with_steps=*/true));
-    WorkflowToProto(workflow, absl::Now(), response);
-    return absl::OkStatus();
-  });
+  }
+
+  // The caller cancelled: answered at once, without reading.
+  void Cancelled() {
+    if (!Claim()) return;
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the wait"));
+  }
+
+ private:
+  // The watch's callback, under the registry's lock: the answer is read elsewhere.
+  void Announced() {
+    const std::shared_ptr<WaitCall> self = shared_from_this();
+    handler_.wait_runner_.Run([self] { self->Answer(); });
+  }
+
+  // A re-read (without steps: one short read) on the runner.
+  void Check() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      timer_ = 0;
+    }
+    absl::StatusOr<WorkflowRecord> workflow =
+        Guarded([&] { return handler_.store_.Get(id_, /*with_steps=*/false); });
+    if (!workflow.ok()) {
+      FinishOnce(workflow.status());
+      return;
+    }
+    if (Settled(workflow->status) || absl::Now() >= until_) {
+      Answer();
+      return;
+    }
+    ScheduleCheck();
+  }
+
+  // The next re-read: at 200 ms, then at doubling intervals of at most 1 s, or at the timeout.
+  void ScheduleCheck() {
+    const std::shared_ptr<WaitCall> self = shared_from_this();
+    absl::MutexLock lock(&mu_);
+    if (done_) return;
+    const absl::Time at = std::min(until_, absl::Now() + recheck_);
+    recheck_ = std::min(2 * recheck_, kMaxRecheck);
+    timer_ = handler_.wait_runner_.RunAt(at, [self] { self->Check(); });
+  }
+
+  // The answer: the workflow as it is now, with its steps.
+  void Answer() {
+    if (!Claim()) return;
+    absl::StatusOr<WorkflowRecord> workflow =
+        Guarded([&] { return handler_.store_.Get(id_, /*with_steps=*/true); });
+    if (workflow.ok()) WorkflowToProto(*workflow, absl::Now(), response_);
+    Finish(ToGrpcStatus(workflow.status(), "WaitWorkflow", {.workflow_id = id_}));
+  }
+
+  // An exception (which the store should never throw) is INTERNAL, as HandleRpc makes it for
+  // synchronous methods, instead of ending the process from a runner thread.
+  template <typename Fn>
+  static absl::StatusOr<WorkflowRecord> Guarded(Fn&& read) {
+    try {
+      return read();
+    } catch (const std::exception& e) {
+      return absl::InternalError(std::string("unexpected exception: ") + e.what());
+    }
+  }
+
+  void FinishOnce(const absl::Status& error) {
+    if (!Claim()) return;
+    Finish(ToGrpcStatus(error, "WaitWorkflow", {.workflow_id = id_}));
+  }
+
+  // True for the one caller that ends the wait: it alone calls Finish. The watch and the pending
+  // re-read are dropped (so nothing is held for this call any longer).
+  bool Claim() {
+    std::unique_ptr<WorkflowWaiters::Watch> watch;
+    TaskRunner::TaskId timer = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return false;
+      done_ = true;
+      watch = std::move(watch_);
+      timer = timer_;
+    }
+    if (timer != 0) handler_.wait_runner_.Cancel(timer);
+    return true;  // `watch` unregisters here, outside mu_ (its callback takes mu_'s place order).
+  }
+
+  void Finish(const grpc::Status& status) { reactor_->Finish(status); }
+
+  WorkflowServiceHandler& handler_;
+  grpc::ServerUnaryReactor* const reactor_;
+  v1::Workflow* const response_;
+  const std::string id_;
+  const absl::Time until_;
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<WorkflowWaiters::Watch> watch_ ABSL_GUARDED_BY(mu_);
+  TaskRunner::TaskId timer_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration recheck_ ABSL_GUARDED_BY(mu_) = kFirstRecheck;
+};
+
+namespace {
+
+// The call's reactor: hands the caller's cancel to the wait and frees itself when gRPC is done.
+class WaitReactor final : public grpc::ServerUnaryReactor {
+ public:
+  void set_call(std::shared_ptr<void> call, std::function<void()> on_cancel) {
+    call_ = std::move(call);
+    on_cancel_ = std::move(on_cancel);
+  }
+  void OnCancel() override {
+    if (on_cancel_) on_cancel_();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<void> call_;
+  std::function<void()> on_cancel_;
+};
+
+}  // namespace
+
+WorkflowServiceHandler::~WorkflowServiceHandler() { wait_runner_.Stop(); }
+
+grpc::ServerUnaryReactor* WorkflowServiceHandler::WaitWorkflow(
+    grpc::CallbackServerContext* context, const v1::WaitWorkflowRequest* request,
+    v1::Workflow* response) {
+  auto* reactor = new WaitReactor();
+  absl::Time until;
+  const grpc::Status valid =
+      HandleRpc("WaitWorkflow", {.workflow_id = request->workflow_id()}, [&]() -> absl::Status {
+        OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
+        OP_ASSIGN_OR_RETURN(const absl::Duration timeout, WaitTimeout(*request));
+        until = std::min(absl::Now() + timeout,
+                         absl::FromChrono(context->deadline()) - kDeadlineMargin);
+        return absl::OkStatus();
+      });
+  if (!valid.ok()) {
+    reactor->Finish(valid);
+    return reactor;
+  }
+  auto call = std::make_shared<WaitCall>(this, reactor, response, request->workflow_id(), until);
+  reactor->set_call(call, [call] { call->Cancelled(); });
+  call->Start();
+  return reactor;
 }
 
 grpc::Status WorkflowServiceHandler::ListWorkflows(grpc::ServerContext*,

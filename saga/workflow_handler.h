@@ -4,16 +4,21 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include "absl/time/time.h"
 #include "db/pg_workflow_store.h"
 #include "order_platform/saga/v1/workflow.grpc.pb.h"
+#include "saga/task_runner.h"
 #include "saga/waiters.h"
 #include "saga/workflow.h"
 
 namespace order_platform::saga {
 
-class WorkflowServiceHandler final : public v1::WorkflowService::Service {
+// WaitWorkflow is served with gRPC's callback API (a long poll holds no thread while it waits);
+// the other methods are synchronous.
+class WorkflowServiceHandler final
+    : public v1::WorkflowService::WithCallbackMethod_WaitWorkflow<v1::WorkflowService::Service> {
  public:
   // `store` must outlive the handler. `poke`, when set, is called after every successful cancel,
   // signal or retry so the engine acts at once rather than at its next poll (typically
@@ -30,16 +35,21 @@ class WorkflowServiceHandler final : public v1::WorkflowService::Service {
         poke_(std::move(poke)),
         waiters_(waiters),
         running_here_(std::move(running_here)) {}
+  // Stops the wait calls' runner first. The server that serves this handler must be shut down
+  // before (as for every gRPC service).
+  ~WorkflowServiceHandler() override;
 
   // One workflow with its step history.
   grpc::Status GetWorkflow(grpc::ServerContext* context, const v1::GetWorkflowRequest* request,
                            v1::Workflow* response) override;
   // A long poll: the workflow once it settles, woken by the local engine's announcement or
   // finding it settled on a re-read (200 ms, doubling to 1 s: another process may run it), or as
-  // it is when the timeout or the call's deadline comes first. Holds a gRPC thread, no
-  // database connection, while it waits.
-  grpc::Status WaitWorkflow(grpc::ServerContext* context, const v1::WaitWorkflowRequest* request,
-                            v1::Workflow* response) override;
+  // it is when the timeout or the call's deadline comes first; CANCELLED at once when the caller
+  // cancels. While it waits it holds no thread and no database connection: its reads and timers
+  // run on a few threads of this handler's.
+  grpc::ServerUnaryReactor* WaitWorkflow(grpc::CallbackServerContext* context,
+                                         const v1::WaitWorkflowRequest* request,
+                                         v1::Workflow* response) override;
   // Newest first, without step histories (GetWorkflow has them).
   grpc::Status ListWorkflows(grpc::ServerContext* context, const v1::ListWorkflowsRequest* request,
                              v1::ListWorkflowsResponse* response) override;
@@ -57,6 +67,11 @@ class WorkflowServiceHandler final : public v1::WorkflowService::Service {
                              v1::Workflow* response) override;
 
  private:
+  class WaitCall;
+  // Threads of wait_runner_: they only read the database (one short statement each) and answer;
+  // a few more than needed, so that reads held up (a full pool) do not hold up every wait.
+  static constexpr int kWaitThreads = 8;
+
   // Pokes the engine, then renders the workflow re-read with its steps; falls back to `acted`
   // (the record the action returned, without steps) if the re-read fails.
   void AfterAction(const WorkflowRecord& acted, v1::Workflow* response);
@@ -65,6 +80,8 @@ class WorkflowServiceHandler final : public v1::WorkflowService::Service {
   const std::function<void()> poke_;
   WorkflowWaiters* const waiters_;
   const std::function<bool(const std::string&)> running_here_;
+  // The wait calls' reads and timers. Declared last: stopped (and destroyed) first.
+  TaskRunner wait_runner_{kWaitThreads};
 };
 
 // Proto rendering of a workflow record and its steps (when loaded). `now` gives the duration of a

@@ -56,8 +56,9 @@ ABSL_FLAG(absl::Duration, place_order_deadline, absl::Hours(1),
 ABSL_FLAG(absl::Duration, cancel_wait, absl::Seconds(5),
           "How long CancelOrder waits for the order to become CANCELLED.");
 ABSL_FLAG(int, max_workflow_waits, 1000,
-          "WaitWorkflow calls that may wait at once (each holds a server thread); more are "
-          "refused with RESOURCE_EXHAUSTED.");
+          "WaitWorkflow calls that may wait at once (no thread each, but its call's memory, about "
+          "20 KB, and a re-read a second while it waits); more are refused with "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning, error.");
 
 namespace order_platform::server {

@@ -58,8 +58,8 @@ struct PlatformConfig {
   absl::Duration place_order_deadline = absl::Hours(1);
   // How long CancelOrder waits for the order to become CANCELLED before answering.
   absl::Duration cancel_wait = absl::Seconds(5);
-  // WaitWorkflow calls that may wait at once (each holds a server thread); more are refused with
-  // RESOURCE_EXHAUSTED.
+  // WaitWorkflow calls that may wait at once (no thread each, but its call's memory and a re-read
+  // a second); more are refused with RESOURCE_EXHAUSTED.
   int max_workflow_waits = 1000;
 };
 

@@ -1,7 +1,9 @@
-// WorkflowWaiters: announcements reach the waiters of that workflow only, are not lost when they
-// come before the wait, Close ends every wait, and no more than the limit wait at once.
+// WorkflowWaiters: announcements reach the watches of that workflow only, Close calls every
+// watch (and later ones at once), a destroyed watch is never called, and no more than the limit
+// are registered at once.
 #include "saga/waiters.h"
 
+#include <atomic>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -10,82 +12,99 @@
 namespace order_platform::saga {
 namespace {
 
-TEST(WorkflowWaitersTest, AnnouncementWakesTheWaiterOfThatWorkflow) {
-  WorkflowWaiters waiters;
-  auto waiter = *waiters.Watch("wf-1");
-  std::thread announcer([&] {
-    absl::SleepFor(absl::Milliseconds(50));
-    waiters.Notify("wf-1");
-  });
-  const absl::Time start = absl::Now();
-  EXPECT_TRUE(waiter->WaitUntil(absl::Now() + absl::Seconds(30)));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
-  announcer.join();
-}
+// A watch's callback that counts its calls.
+struct Counter {
+  std::atomic<int> calls{0};
+  std::function<void()> Callback() {
+    return [this] { ++calls; };
+  }
+};
 
-TEST(WorkflowWaitersTest, AnnouncementBeforeTheWaitIsKeptAndConsumedOnce) {
+TEST(WorkflowWaitersTest, AnnouncementCallsTheWatchesOfThatWorkflowOnly) {
   WorkflowWaiters waiters;
-  auto waiter = *waiters.Watch("wf-1");
+  Counter one, two;
+  auto watch_one = *waiters.Register("wf-1", one.Callback());
+  auto watch_two = *waiters.Register("wf-2", two.Callback());
   waiters.Notify("wf-1");
-  EXPECT_TRUE(waiter->WaitUntil(absl::Now()));  // Already announced: no wait needed.
-  EXPECT_FALSE(waiter->WaitUntil(absl::Now() + absl::Milliseconds(20)));  // Consumed.
+  EXPECT_EQ(one.calls, 1);
+  EXPECT_EQ(two.calls, 0);
+  waiters.Notify("wf-1");  // Each announcement is passed on.
+  EXPECT_EQ(one.calls, 2);
 }
 
-TEST(WorkflowWaitersTest, OtherWorkflowsAndEarlierAnnouncementsDoNotWake) {
+TEST(WorkflowWaitersTest, AnnouncementsBeforeTheWatchAreNotRemembered) {
   WorkflowWaiters waiters;
-  waiters.Notify("wf-1");  // Before anyone watched: not remembered.
-  auto waiter = *waiters.Watch("wf-1");
-  waiters.Notify("wf-2");
-  const absl::Time start = absl::Now();
-  EXPECT_FALSE(waiter->WaitUntil(start + absl::Milliseconds(50)));
-  EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
+  waiters.Notify("wf-1");  // Before anyone watched: the caller reads the workflow after Register.
+  Counter counter;
+  auto watch = *waiters.Register("wf-1", counter.Callback());
+  EXPECT_EQ(counter.calls, 0);
 }
 
-TEST(WorkflowWaitersTest, EveryWaiterOfTheWorkflowIsWoken) {
+TEST(WorkflowWaitersTest, EveryWatchOfTheWorkflowIsCalledAndADestroyedOneNever) {
   WorkflowWaiters waiters;
-  auto first = *waiters.Watch("wf-1");
-  auto second = *waiters.Watch("wf-1");
+  Counter first, second;
+  auto watch_first = *waiters.Register("wf-1", first.Callback());
+  auto watch_second = *waiters.Register("wf-1", second.Callback());
   EXPECT_EQ(waiters.waiting(), 2u);
   waiters.Notify("wf-1");
-  EXPECT_TRUE(first->WaitUntil(absl::Now()));
-  EXPECT_TRUE(second->WaitUntil(absl::Now()));
-  first.reset();
+  EXPECT_EQ(first.calls, 1);
+  EXPECT_EQ(second.calls, 1);
+  watch_first.reset();
   EXPECT_EQ(waiters.waiting(), 1u);
-  second.reset();
+  waiters.Notify("wf-1");
+  EXPECT_EQ(first.calls, 1);
+  EXPECT_EQ(second.calls, 2);
+  watch_second.reset();
   EXPECT_EQ(waiters.waiting(), 0u);
 }
 
-TEST(WorkflowWaitersTest, CloseEndsEveryWaitNowAndLater) {
+TEST(WorkflowWaitersTest, CloseCallsEveryWatchNowAndLaterOnesAtOnce) {
   WorkflowWaiters waiters;
-  auto waiter = *waiters.Watch("wf-1");
-  std::thread closer([&] {
-    absl::SleepFor(absl::Milliseconds(50));
-    waiters.Close();
-  });
-  const absl::Time start = absl::Now();
-  EXPECT_FALSE(waiter->WaitUntil(absl::Now() + absl::Seconds(30)));  // Woken, not announced.
-  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
-  closer.join();
+  Counter before, after;
+  auto watch_before = *waiters.Register("wf-1", before.Callback());
+  waiters.Close();
   EXPECT_TRUE(waiters.closed());
-  auto later = *waiters.Watch("wf-2");
-  const absl::Time again = absl::Now();
-  EXPECT_FALSE(later->WaitUntil(absl::Now() + absl::Seconds(30)));
-  EXPECT_LT(absl::Now() - again, absl::Seconds(5));
+  EXPECT_EQ(before.calls, 1);
+  auto watch_after = *waiters.Register("wf-2", after.Callback());
+  EXPECT_EQ(after.calls, 1);  // Called from Register itself.
+  waiters.Close();            // Irreversible, and once.
+  EXPECT_EQ(before.calls, 1);
 }
 
-TEST(WorkflowWaitersTest, WaitersBeyondTheLimitAreRefusedUntilOneLeaves) {
+// Destroying a watch waits for a callback in progress: afterwards it is not running and never
+// will, so its owner may go away.
+TEST(WorkflowWaitersTest, DestroyingAWatchWaitsForItsCallbackInProgress) {
+  WorkflowWaiters waiters;
+  std::atomic<bool> in_callback{false};
+  std::atomic<bool> finished{false};
+  auto watch = *waiters.Register("wf-1", [&] {
+    in_callback = true;
+    absl::SleepFor(absl::Milliseconds(100));
+    finished = true;
+  });
+  std::thread announcer([&] { waiters.Notify("wf-1"); });
+  while (!in_callback) absl::SleepFor(absl::Milliseconds(1));
+  watch.reset();
+  EXPECT_TRUE(finished);
+  announcer.join();
+}
+
+TEST(WorkflowWaitersTest, WatchesBeyondTheLimitAreRefusedUntilOneLeaves) {
   WorkflowWaiters waiters(/*max_waiters=*/2);
-  auto first = *waiters.Watch("wf-1");
-  auto second = *waiters.Watch("wf-2");
-  absl::StatusOr<std::unique_ptr<WorkflowWaiters::Waiter>> third = waiters.Watch("wf-3");
+  Counter counter;
+  auto first = *waiters.Register("wf-1", counter.Callback());
+  auto second = *waiters.Register("wf-2", counter.Callback());
+  absl::StatusOr<std::unique_ptr<WorkflowWaiters::Watch>> third =
+      waiters.Register("wf-3", counter.Callback());
   ASSERT_FALSE(third.ok());
   EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(waiters.waiting(), 2u);
   first.reset();
-  absl::StatusOr<std::unique_ptr<WorkflowWaiters::Waiter>> admitted = waiters.Watch("wf-3");
+  absl::StatusOr<std::unique_ptr<WorkflowWaiters::Watch>> admitted =
+      waiters.Register("wf-3", counter.Callback());
   ASSERT_TRUE(admitted.ok()) << admitted.status();
   waiters.Notify("wf-3");
-  EXPECT_TRUE((*admitted)->WaitUntil(absl::Now()));
+  EXPECT_EQ(counter.calls, 1);
   EXPECT_EQ(waiters.waiting(), 2u);
 }
 
