@@ -1,6 +1,7 @@
 #include "saga/task_runner.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/time/clock.h"
 
@@ -8,8 +9,10 @@ namespace order_platform::saga {
 
 TaskRunner::TaskRunner(int threads) {
   absl::MutexLock lock(&stop_mu_);
-  threads_.reserve(static_cast<size_t>(std::max(threads, 1)));
-  for (int i = 0; i < std::max(threads, 1); ++i) threads_.emplace_back([this] { Loop(); });
+  const int workers = std::max(threads, 1);
+  threads_.reserve(static_cast<size_t>(workers) + 1);
+  threads_.emplace_back([this] { TimerLoop(); });
+  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { WorkerLoop(); });
 }
 
 TaskRunner::~TaskRunner() { Stop(); }
@@ -18,16 +21,15 @@ TaskRunner::TaskId TaskRunner::RunAt(absl::Time when, std::function<void()> task
   absl::MutexLock lock(&mu_);
   if (stopping_) return 0;
   const TaskId id = ++last_id_;
-  const Key key{when, id};
-  // A new earliest task moves every waiting thread's deadline; otherwise one free thread will do.
-  const bool earliest = tasks_.empty() || key < tasks_.begin()->first;
-  tasks_.emplace(key, std::move(task));
+  tasks_.emplace(Key{when, id}, std::move(task));
   due_.emplace(id, when);
-  if (earliest) {
-    wake_.SignalAll();
-  } else {
-    wake_.Signal();
+  if (when <= absl::Now()) {
+    work_.Signal();  // Due: one worker takes it.
+  } else if (when < timer_armed_) {
+    timer_armed_ = when;  // The timer thread sleeps until later: it re-arms for this one.
+    timer_.Signal();
   }
+  // Otherwise the timer thread comes to it after the earlier ones: nobody is woken.
   return id;
 }
 
@@ -60,28 +62,48 @@ void TaskRunner::Stop() {
     stopping_ = true;
     dropped.swap(tasks_);
     due_.clear();
-    wake_.SignalAll();
+    work_.SignalAll();
+    timer_.SignalAll();
   }
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
 }
 
-void TaskRunner::Loop() {
+void TaskRunner::TimerLoop() {
   absl::MutexLock lock(&mu_);
+  // Tasks due at or before this time have had a worker woken for them.
+  absl::Time handed_out = absl::InfinitePast();
   while (!stopping_) {
-    if (tasks_.empty()) {
-      wake_.Wait(&mu_);
+    auto next = tasks_.upper_bound(Key{handed_out, std::numeric_limits<TaskId>::max()});
+    if (next == tasks_.end()) {
+      timer_armed_ = absl::InfiniteFuture();
+      timer_.Wait(&mu_);
       continue;
     }
-    auto first = tasks_.begin();
-    const absl::Time due = first->first.first;
+    const absl::Time due = next->first.first;
     if (due > absl::Now()) {
-      wake_.WaitWithDeadline(&mu_, due);
+      timer_armed_ = due;
+      timer_.WaitWithDeadline(&mu_, due);
+      continue;
+    }
+    handed_out = due;
+    work_.Signal();
+  }
+}
+
+void TaskRunner::WorkerLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    auto first = tasks_.begin();
+    if (first == tasks_.end() || first->first.first > absl::Now()) {
+      work_.Wait(&mu_);
       continue;
     }
     std::function<void()> task = std::move(first->second);
     due_.erase(first->first.second);
     tasks_.erase(first);
+    // More are due: another worker takes the next, rather than it waiting behind this one.
+    if (!tasks_.empty() && tasks_.begin()->first.first <= absl::Now()) work_.Signal();
     mu_.Unlock();
     task();
     task = nullptr;  // Whatever the task captured is released before the lock is taken again.

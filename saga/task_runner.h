@@ -11,6 +11,10 @@
 // Tasks due at the same time run in the order they were added; with more than one thread they
 // may run concurrently, so a task must synchronize whatever it shares. A task may add or cancel
 // tasks. Thread-safe.
+//
+// Waking a thread costs a context switch, so only what needs one is woken: a task due now wakes
+// one worker, and one timer thread sleeps until the earliest task in the future, so adding a
+// task due after it (a timeout, say) wakes nobody.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +36,7 @@ class TaskRunner {
   // Identifies a task added to this runner (never 0).
   using TaskId = uint64_t;
 
-  // Starts `threads` (at least 1) threads.
+  // Starts `threads` (at least 1) threads that run the tasks, and one that keeps the time.
   explicit TaskRunner(int threads);
   // Stop().
   ~TaskRunner();
@@ -60,13 +64,17 @@ class TaskRunner {
  private:
   using Key = std::pair<absl::Time, TaskId>;  // Ordered by due time, then by order added.
 
-  void Loop();
+  void TimerLoop();
+  void WorkerLoop();
 
   mutable absl::Mutex mu_;
-  absl::CondVar wake_;
+  absl::CondVar work_;   // Workers wait here for a task that is due.
+  absl::CondVar timer_;  // The timer thread waits here (until the earliest task in the future).
   std::map<Key, std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<TaskId, absl::Time> due_ ABSL_GUARDED_BY(mu_);  // For Cancel.
   TaskId last_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // When the timer thread wakes next (it re-arms when an earlier task comes).
+  absl::Time timer_armed_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex stop_mu_;  // Serializes Stop: one caller joins the threads.
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(stop_mu_);

@@ -1,6 +1,6 @@
 // TaskRunner: tasks run when due (in due order), a cancelled task never runs, a task may add
-// tasks, a task added earlier than the one a thread waits for is not delayed by it, and Stop
-// drops what has not started.
+// tasks, a task added earlier than the one the timer waits for is not delayed by it, a blocked
+// task holds up no other, and Stop drops what has not started.
 #include "saga/task_runner.h"
 
 #include <atomic>
@@ -70,6 +70,23 @@ TEST(TaskRunnerTest, AnEarlierTaskIsNotHeldBehindALaterOne) {
   ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_EQ(runner.pending(), 1u);  // The hour's task is still there.
+}
+
+// A task that blocks (a read waiting for a connection, say) holds up only itself: with a second
+// worker, the tasks due behind it run meanwhile, timers among them.
+TEST(TaskRunnerTest, ABlockedTaskDoesNotHoldUpTheOthers) {
+  TaskRunner runner(2);
+  absl::Notification blocked, release, immediate, timed;
+  runner.Run([&] {
+    blocked.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(20));
+  });
+  ASSERT_TRUE(blocked.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  runner.Run([&] { immediate.Notify(); });
+  runner.RunAt(absl::Now() + absl::Milliseconds(50), [&] { timed.Notify(); });
+  EXPECT_TRUE(immediate.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(timed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  release.Notify();
 }
 
 TEST(TaskRunnerTest, ATaskMayAddAndCancelTasks) {
