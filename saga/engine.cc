@@ -197,10 +197,17 @@ void Engine::Adopt(const db::WorkflowStart& start) {
 }
 
 void Engine::EnqueueLocked(db::ClaimedWorkflow claimed) {
+  Running& running = running_[claimed.workflow.id];
+  if (running.signals != nullptr && running.epoch >= claimed.workflow.lease_epoch) {
+    // An older claim than the run here (a start adopted after the dispatcher claimed the
+    // workflow): the run here keeps it, and this one never runs.
+    LogWorkflow(LogLevel::kWarning, "an older claim of a workflow run here is dropped",
+                claimed.workflow.id);
+    return;
+  }
   active_++;
   auto signals = std::make_shared<RunSignals>();
   signals->cancel_requested = claimed.workflow.cancel_requested;
-  Running& running = running_[claimed.workflow.id];
   if (running.signals != nullptr) {
     // A run of this workflow is still here (queued, or executing past its lease, say while its
     // heartbeat could not be written) and its lease was claimed again at a later epoch: that run
@@ -211,7 +218,7 @@ void Engine::EnqueueLocked(db::ClaimedWorkflow claimed) {
                 "claimed again while a run of it is still here; stopping that run",
                 claimed.workflow.id);
   }
-  running = Running{claimed.workflow.type, signals};
+  running = Running{claimed.workflow.type, claimed.workflow.lease_epoch, signals};
   queue_.push_back(Queued{std::move(claimed), std::move(signals)});
 }
 
@@ -298,41 +305,46 @@ void Engine::WorkerLoop() {
 
 void Engine::HeartbeatLoop() {
   while (true) {
-    std::vector<std::string> ids;
+    // The runs as they are now: what the answer says is applied to these runs, not to whichever
+    // run holds the id by the time it arrives (a later claim of the same workflow, say).
+    std::map<std::string, Running> runs;
     {
       absl::MutexLock lock(&mu_);
       auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.heartbeat_interval)) return;
-      for (const auto& [id, running] : running_) ids.push_back(id);
+      runs = running_;
     }
-    if (ids.empty()) continue;
+    if (runs.empty()) continue;
+    std::vector<std::string> ids;
+    ids.reserve(runs.size());
+    for (const auto& [id, run] : runs) ids.push_back(id);
     absl::StatusOr<std::map<std::string, db::LeaseState>> held =
         store_.Heartbeat(options_.owner, ids, options_.lease);
     if (!held.ok()) {
       Log(LogLevel::kWarning, "lease heartbeat failed", {{"error", held.status().message()}});
       continue;
     }
-    // A workflow missing from `held` either was taken by another worker (its lease expired) or
-    // was let go by its own run since the ids were read: its end, a suspension or a release
-    // committed, and the run is on its way out of running_. Only the first is a lost lease.
-    std::vector<std::string> taken;
-    for (const std::string& id : ids) {
-      if (held->count(id) > 0) continue;
-      absl::StatusOr<WorkflowRecord> now = store_.Get(id, /*with_steps=*/false);
-      // Gone (a finished workflow deleted) counts as let go; a failed read as taken.
-      if (now.ok() ? !now->owner.empty() : !absl::IsNotFound(now.status())) taken.push_back(id);
-    }
-    absl::MutexLock lock(&mu_);
-    for (const std::string& id : ids) {
-      auto it = running_.find(id);
-      if (it == running_.end()) continue;
+    for (const auto& [id, run] : runs) {
       auto h = held->find(id);
-      if (h == held->end()) {
-        if (std::find(taken.begin(), taken.end(), id) == taken.end()) continue;
-        it->second.signals->lease_lost = true;
+      if (h != held->end() && h->second.epoch == run.epoch) {
+        if (h->second.cancel_requested) run.signals->cancel_requested = true;
+        continue;
+      }
+      // Renewed at a later epoch: this engine claimed it again, and that claim's run took over
+      // (this one was told so when it was replaced). Missing from `held`: another worker took
+      // it (its lease expired), or it was let go by its own run since the runs were read (its
+      // end, a suspension or a release committed: the run is on its way out). Only a workflow
+      // owned now by another worker, or by this one at another epoch, is a lost lease.
+      bool lost = h != held->end();
+      if (!lost) {
+        absl::StatusOr<WorkflowRecord> now = store_.Get(id, /*with_steps=*/false);
+        // Gone (a finished workflow deleted) counts as let go; a failed read as taken.
+        lost = now.ok() ? !now->owner.empty() &&
+                              (now->owner != options_.owner || now->lease_epoch != run.epoch)
+                        : !absl::IsNotFound(now.status());
+      }
+      if (lost && !run.signals->lease_lost.exchange(true)) {
         LogWorkflow(LogLevel::kWarning, "lease lost; stopping this run", id);
-      } else if (h->second.cancel_requested) {
-        it->second.signals->cancel_requested = true;
       }
     }
   }
@@ -418,6 +430,9 @@ void Engine::FinishWorkflow(const db::Fence& fence, const WorkflowDefinition* de
 
 void Engine::RunSegment(const db::ClaimedWorkflow& claimed,
                         const std::shared_ptr<RunSignals>& signals) {
+  // Replaced by a later claim of the same workflow while it was queued: every write would be
+  // refused anyway.
+  if (signals->lease_lost.load()) return;
   const WorkflowRecord& workflow = claimed.workflow;
   const db::Fence fence{workflow.id, options_.owner, workflow.lease_epoch};
   auto def_it = definitions_.find(workflow.type);

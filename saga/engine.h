@@ -103,6 +103,7 @@ class Engine {
   // its lease) is signalled lease_lost and replaced; it keeps its own signals until it ends.
   struct Running {
     std::string type;
+    int64_t epoch = 0;  // The lease epoch of its claim.
     std::shared_ptr<RunSignals> signals;
   };
   // A claimed workflow waiting for a worker, with its run's signals.

@@ -729,7 +729,8 @@ TEST_F(SagaEngineTest, StartAndRunHandsTheWorkflowToItsStarterWithoutAClaim) {
 // longer knew it ran it and the new run's compensation, looking itself up there, threw
 // std::out_of_range and aborted the process (seen once in the chaos test under load).
 TEST_F(SagaEngineTest, ARunClaimedAgainByItsOwnEngineStopsAndTheNewRunFinishes) {
-  absl::Notification first_call_entered, release_first, second_call_made, release_fail;
+  absl::Notification first_call_entered, release_first, second_call_made, fail_entered,
+      release_fail;
   std::atomic<int> hold_calls{0};
   std::atomic<int> fail_calls{0};
   WorkflowDefinition def;
@@ -753,7 +754,10 @@ TEST_F(SagaEngineTest, ARunClaimedAgainByItsOwnEngineStopsAndTheNewRunFinishes) 
     fail.retry = FastRetry(1);
     return ctx.Step(fail, [&](const StepCall&) -> absl::StatusOr<std::string> {
       // The first caller (the new run) waits until the stale run had its chance to go on.
-      if (++fail_calls == 1) release_fail.WaitForNotificationWithTimeout(absl::Seconds(20));
+      if (++fail_calls == 1) {
+        fail_entered.Notify();
+        release_fail.WaitForNotificationWithTimeout(absl::Seconds(20));
+      }
       return absl::FailedPreconditionError("refused");
     });
   };
@@ -766,16 +770,22 @@ TEST_F(SagaEngineTest, ARunClaimedAgainByItsOwnEngineStopsAndTheNewRunFinishes) 
   ASSERT_TRUE(engine.StartWorkflow({"Reclaimed", "wf-reclaimed", "key-reclaimed", ""}).ok());
   ASSERT_TRUE(first_call_entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
   {
+    // Expired until the engine's poll claims it again (epoch 2): the heartbeat, which renews
+    // the lease of every workflow the engine holds, may renew it in between.
     pqxx::connection conn(dsn_);
-    pqxx::work tx(conn);
-    tx.exec(
-        "UPDATE saga.workflows SET lease_expires_at = now() - interval '1 second' "
-        "WHERE id = 'wf-reclaimed'");
-    tx.commit();
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (!second_call_made.HasBeenNotified() && absl::Now() < give_up) {
+      pqxx::work tx(conn);
+      tx.exec(
+          "UPDATE saga.workflows SET lease_expires_at = now() - interval '1 second' "
+          "WHERE id = 'wf-reclaimed' AND lease_epoch = 1");
+      tx.commit();
+      absl::SleepFor(absl::Milliseconds(20));
+    }
   }
-  // The engine's next poll claims it again (epoch 2); the new run replays "hold" and waits in
-  // "fail".
+  // The new run replays "hold" and waits in "fail".
   ASSERT_TRUE(second_call_made.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(fail_entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
   release_first.Notify();  // The stale run's call returns.
   absl::SleepFor(absl::Milliseconds(500));  // It stops (or, before, went on to "fail" and ended).
   EXPECT_EQ(fail_calls.load(), 1) << "the stale run went on to its next step";
