@@ -25,6 +25,12 @@ TaskRunner::TaskId TaskRunner::RunAt(absl::Time when, std::function<void()> task
   due_.emplace(id, when);
   if (when <= absl::Now()) {
     work_.Signal();  // Due: one worker takes it.
+  } else if (when <= handed_out_) {
+    // The wall clock stepped back behind a time the timer has handed out already: it starts
+    // over from the earliest task, so this one is not skipped.
+    handed_out_ = absl::InfinitePast();
+    timer_armed_ = when;
+    timer_.Signal();
   } else if (when < timer_armed_) {
     timer_armed_ = when;  // The timer thread sleeps until later: it re-arms for this one.
     timer_.Signal();
@@ -71,10 +77,8 @@ void TaskRunner::Stop() {
 
 void TaskRunner::TimerLoop() {
   absl::MutexLock lock(&mu_);
-  // Tasks due at or before this time have had a worker woken for them.
-  absl::Time handed_out = absl::InfinitePast();
   while (!stopping_) {
-    auto next = tasks_.upper_bound(Key{handed_out, std::numeric_limits<TaskId>::max()});
+    auto next = tasks_.upper_bound(Key{handed_out_, std::numeric_limits<TaskId>::max()});
     if (next == tasks_.end()) {
       timer_armed_ = absl::InfiniteFuture();
       timer_.Wait(&mu_);
@@ -86,7 +90,7 @@ void TaskRunner::TimerLoop() {
       timer_.WaitWithDeadline(&mu_, due);
       continue;
     }
-    handed_out = due;
+    handed_out_ = due;
     work_.Signal();
   }
 }

@@ -75,6 +75,8 @@ class TaskRunner {
   TaskId last_id_ ABSL_GUARDED_BY(mu_) = 0;
   // When the timer thread wakes next (it re-arms when an earlier task comes).
   absl::Time timer_armed_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // Tasks due at or before this time have had a worker woken for them by the timer thread.
+  absl::Time handed_out_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex stop_mu_;  // Serializes Stop: one caller joins the threads.
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(stop_mu_);
