@@ -314,8 +314,12 @@ constexpr Statement kRetryWorkflow{
     "saga.retry",
     "UPDATE saga.workflows SET status = CASE WHEN compensation_cause = '' THEN 'running'"
     " ELSE 'compensating' END, status_reason = failure_reason, next_run_at = now(),"
-    " finished_at = NULL,"
+    " finished_at = NULL, retry_request_id = $2,"
     " updated_at = now() WHERE id = $1 RETURNING pg_notify('saga_runnable', id)"};
+
+constexpr Statement kSelectRetryRequestId{
+    "saga.select_retry_request_id",
+    "SELECT coalesce(retry_request_id, '') FROM saga.workflows WHERE id = $1"};
 
 // Newest first, keyset-paged by (created_at, id) < ($1 µs, $2), created in [$3 µs, $4 µs), $5
 // rows. One statement per filter combination, so that each keeps a plan on its own index
@@ -835,17 +839,23 @@ absl::StatusOr<WorkflowRecord> PgWorkflowStore::Signal(const std::string& workfl
   return out;
 }
 
-absl::StatusOr<WorkflowRecord> PgWorkflowStore::Retry(const std::string& workflow_id) {
+absl::StatusOr<WorkflowRecord> PgWorkflowStore::Retry(const std::string& workflow_id,
+                                                      const std::string& request_id) {
   WorkflowRecord out;
   OP_RETURN_IF_ERROR(RunTransaction(pool_, {}, [&](pqxx::transaction_base& tx) -> absl::Status {
     OP_ASSIGN_OR_RETURN(out, LockedWorkflow(tx, workflow_id));
     if (out.status != WorkflowStatus::kNeedsAttention) {
+      // The last retry's request id again: its answer was lost, and the workflow has moved on.
+      if (!request_id.empty() &&
+          Exec(tx, kSelectRetryRequestId, workflow_id)[0][0].as<std::string>() == request_id) {
+        return absl::OkStatus();
+      }
       return absl::FailedPreconditionError(absl::StrCat("workflow ", workflow_id, " is ",
                                                         saga::WorkflowStatusName(out.status),
                                                         ", not needs_attention"));
     }
     Exec(tx, kRetryGaveUpStep, workflow_id);
-    Exec(tx, kRetryWorkflow, workflow_id);
+    Exec(tx, kRetryWorkflow, workflow_id, request_id);
     out = WorkflowFromRow(Exec(tx, kSelectWorkflow, workflow_id)[0]);
     return absl::OkStatus();
   }));

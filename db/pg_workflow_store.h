@@ -192,7 +192,11 @@ class PgWorkflowStore {
                                               const std::string& name,
                                               const std::string& payload,
                                               const std::string& request_id);
-  absl::StatusOr<saga::WorkflowRecord> Retry(const std::string& workflow_id);
+  // Retry of a NEEDS_ATTENTION workflow, recorded under `request_id`: repeating the last retry's
+  // request id (its answer lost, the workflow moved on since) answers with the workflow as it is
+  // now instead of FAILED_PRECONDITION.
+  absl::StatusOr<saga::WorkflowRecord> Retry(const std::string& workflow_id,
+                                             const std::string& request_id);
 
   // Visibility.
   absl::StatusOr<saga::WorkflowRecord> Get(const std::string& workflow_id, bool with_steps);

@@ -529,7 +529,8 @@ grpc::Status WorkflowServiceHandler::RetryWorkflow(grpc::ServerContext*,
       [&]() -> absl::Status {
         OP_RETURN_IF_ERROR(ValidateRequestId(request->request_id()));
         OP_RETURN_IF_ERROR(ValidateWorkflowId(request->workflow_id()));
-        OP_ASSIGN_OR_RETURN(WorkflowRecord acted, store_.Retry(request->workflow_id()));
+        OP_ASSIGN_OR_RETURN(WorkflowRecord acted,
+                            store_.Retry(request->workflow_id(), request->request_id()));
         AfterAction(acted, response);
         return absl::OkStatus();
       });

@@ -54,9 +54,12 @@ class WorkflowServiceHandler final
   grpc::Status ListWorkflows(grpc::ServerContext* context, const v1::ListWorkflowsRequest* request,
                              v1::ListWorkflowsResponse* response) override;
   // The operator actions return the workflow as it is after the action, with its step history.
-  // Cancel and retry are idempotent by state (a repeated cancel of a workflow not yet stopped
-  // succeeds again); request_id is validated and logged. On SignalWorkflow, request_id is the
-  // signal's dedupe key: a second signal with the same (workflow_id, request_id) is dropped.
+  // Cancel is idempotent by state (a repeated cancel of a workflow not yet stopped succeeds
+  // again; its request_id is validated and logged). A retry records its request_id on the
+  // workflow: repeating the last retry's (its answer lost) returns the workflow as it is now,
+  // where any other retry of a workflow not in NEEDS_ATTENTION is FAILED_PRECONDITION. On
+  // SignalWorkflow, request_id is the signal's dedupe key: a second signal with the same
+  // (workflow_id, request_id) is dropped.
   grpc::Status CancelWorkflow(grpc::ServerContext* context,
                               const v1::CancelWorkflowRequest* request,
                               v1::Workflow* response) override;

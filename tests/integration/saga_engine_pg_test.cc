@@ -377,13 +377,19 @@ TEST_F(SagaEngineTest, CompensationThatNeverSucceedsNeedsAttentionAndOperatorRet
 
   // The operator fixes the cause and retries: compensation completes.
   ledger_.SetFailures("wf-stuck/undo:sa", 0);
-  absl::StatusOr<WorkflowRecord> retried = store_->Retry("wf-stuck");
+  absl::StatusOr<WorkflowRecord> retried = store_->Retry("wf-stuck", "retry-1");
   ASSERT_TRUE(retried.ok()) << retried.status();
   engine.Poke();
   w = AwaitSettled("wf-stuck");
   EXPECT_EQ(w.status, WorkflowStatus::kCompensated);
   EXPECT_EQ(ledger_.Count("wf-stuck/undo:sa"), 1);
-  EXPECT_EQ(store_->Retry("wf-stuck").status().code(), absl::StatusCode::kFailedPrecondition);
+  // Compensated now: a new retry is refused; the same one again (its answer lost) is answered.
+  EXPECT_EQ(store_->Retry("wf-stuck", "retry-2").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<WorkflowRecord> repeated = store_->Retry("wf-stuck", "retry-1");
+  ASSERT_TRUE(repeated.ok()) << repeated.status();
+  EXPECT_EQ(repeated->status, WorkflowStatus::kCompensated);
+  EXPECT_EQ(ledger_.Count("wf-stuck/undo:sa"), 1);  // And nothing ran again.
 }
 
 TEST_F(SagaEngineTest, FailureAfterPivotNeedsAttentionAndNeverCompensates) {
@@ -398,7 +404,7 @@ TEST_F(SagaEngineTest, FailureAfterPivotNeedsAttentionAndNeverCompensates) {
   EXPECT_EQ(store_->RequestCancel("wf-pivot", "too late").status().code(),
             absl::StatusCode::kFailedPrecondition);
   // The operator retries the refused step: it runs again and the workflow completes.
-  ASSERT_TRUE(store_->Retry("wf-pivot").ok());
+  ASSERT_TRUE(store_->Retry("wf-pivot", "retry-pivot").ok());
   engine.Poke();
   w = AwaitSettled("wf-pivot");
   EXPECT_EQ(w.status, WorkflowStatus::kCompleted);

@@ -855,6 +855,16 @@ TEST_F(WorkflowServiceTest, RetryNeedsAttentionWorkflowRunsTheGivenUpCompensatio
   ASSERT_NE(undo, nullptr);
   EXPECT_EQ(undo->status(), v1::STEP_STATUS_SUCCEEDED);
   EXPECT_EQ(Unreserved("wf-stuck"), 1);
+
+  // The operator's tool retries the call, its answer having been lost: the same request id is
+  // answered with the workflow as it is now; another request id is refused.
+  v1::Workflow repeated;
+  status = Retry("wf-stuck", &repeated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(repeated.status(), v1::WORKFLOW_STATUS_COMPENSATED);
+  EXPECT_EQ(Unreserved("wf-stuck"), 1);
+  EXPECT_EQ(Retry("wf-stuck", &repeated, "retry-2").error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(WorkflowServiceTest, RetryOfRunningWorkflowIsFailedPrecondition) {
