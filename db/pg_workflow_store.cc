@@ -493,10 +493,13 @@ absl::StatusOr<std::vector<ClaimedWorkflow>> PgWorkflowStore::Claim(const std::s
                                                                     absl::Duration lease,
                                                                     int limit) {
   std::vector<ClaimedWorkflow> claimed;
+  // Planned with index access only, as the heartbeat is: a plan chosen while the table was young
+  // (a sequential scan and a sort, cheapest then) would be kept by the connection and scan every
+  // workflow at each claim as the table grows, instead of the runnable index.
   OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
+      pool_, {.idempotent = true}, [&](pqxx::transaction_base& tx) -> absl::Status {
         claimed.clear();
+        IndexOnlyPlansUntilCommit(tx);
         for (const pqxx::row& row : Exec(tx, kClaim, owner, Millis(lease), limit)) {
           ClaimedWorkflow c;
           c.workflow = WorkflowFromRow(row);
@@ -793,10 +796,14 @@ absl::StatusOr<std::map<std::string, LeaseState>> PgWorkflowStore::Heartbeat(
   std::map<std::string, LeaseState> held;
   if (workflow_ids.empty()) return held;
   const std::string ids = TextArray(workflow_ids);
+  // Planned with index access only: `owner` has no index, and a plan chosen while the table was
+  // young (a sequential scan, cheapest then) would otherwise be kept by the connection and scan
+  // every workflow at each beat as the table grows. One beat per interval: the transaction's
+  // extra round trips cost nothing that matters.
   OP_RETURN_IF_ERROR(RunTransaction(
-      pool_, {.mode = TxMode::kAutocommit, .idempotent = true},
-      [&](pqxx::transaction_base& tx) -> absl::Status {
+      pool_, {.idempotent = true}, [&](pqxx::transaction_base& tx) -> absl::Status {
         held.clear();
+        IndexOnlyPlansUntilCommit(tx);
         for (const pqxx::row& row : Exec(tx, kHeartbeat, owner, ids, Millis(lease))) {
           held[row[0].as<std::string>()] = LeaseState{row[1].as<int64_t>(), row[2].as<bool>()};
         }
