@@ -552,8 +552,8 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
       exists = true;
       const absl::Duration remaining = row.next_attempt_at - absl::Now();
       if (row.status == StepStatus::kRetryScheduled && remaining > absl::Milliseconds(20)) {
-        (void)store_.SaveStepAndSuspend(fence, row, false, remaining, WorkflowStatus::kCompensating,
-                                        remaining);
+        (void)store_.SaveStepAndSuspend(fence, row, false, remaining,
+                                        WorkflowStatus::kCompensating, remaining);
         ScheduleLocalWake(remaining);
         return;
       }
@@ -609,13 +609,12 @@ void Engine::Compensate(const db::Fence& fence, const WorkflowDefinition& defini
     return;
   }
   const bool cancelled = cause == "cancelled";
-  std::string reason =
-      workflow.failure_reason.empty() ? workflow.status_reason : workflow.failure_reason;
+  std::string reason = workflow.failure_reason.empty() ? workflow.status_reason
+                                                      : workflow.failure_reason;
   if (reason.empty()) reason = cancelled ? "cancelled" : "failed";
   FinishWorkflow(fence, &definition, workflow,
-                 cancelled
-                     ? WorkflowStatus::kCancelled
-                     : (owed.empty() ? WorkflowStatus::kFailed : WorkflowStatus::kCompensated),
+                 cancelled ? WorkflowStatus::kCancelled
+                           : (owed.empty() ? WorkflowStatus::kFailed : WorkflowStatus::kCompensated),
                  reason, "");
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -268,9 +267,9 @@ grpc::Status WorkflowServiceHandler::GetWorkflow(grpc::ServerContext*,
 // One WaitWorkflow call between its start and its answer. Three things can end the wait: the
 // local engine's announcement (the watch), a re-read that finds the workflow settled or the
 // timeout passed (a timer task), and the caller's cancel; whichever comes first sets `done_` and
-// answers, and the others find it set. Tasks and the watch's callback hold a shared_ptr, so the
-// call outlives whatever may still run for it; `reactor_` and `response_` are gRPC's until Finish
-// and are not touched after it.
+// answers, and the others find it set. Tasks hold a shared_ptr (the watch's callback a weak one),
+// so the call outlives whatever may still run for it; `reactor_` and `response_` are gRPC's until
+// Finish and are not touched after it.
 class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<WaitCall> {
  public:
   WaitCall(WorkflowServiceHandler* handler, grpc::ServerUnaryReactor* reactor,
@@ -292,7 +291,7 @@ class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<Wai
             if (std::shared_ptr<WaitCall> call = weak.lock()) call->Announced();
           });
       if (!watch.ok()) {
-        FinishOnce(watch.status());
+        FinishWith(ToGrpcStatus(watch.status(), "WaitWorkflow", {.workflow_id = id_}));
         return;
       }
       absl::MutexLock lock(&mu_);
@@ -314,8 +313,7 @@ class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<Wai
 
   // The caller cancelled: answered at once, without reading.
   void Cancelled() {
-    if (!Claim()) return;
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the wait"));
+    FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the wait"));
   }
 
  private:
@@ -332,13 +330,19 @@ class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<Wai
       if (done_) return;
       timer_ = 0;
     }
-    absl::StatusOr<WorkflowRecord> workflow =
-        Guarded([&] { return handler_.store_.Get(id_, /*with_steps=*/false); });
-    if (!workflow.ok()) {
-      FinishOnce(workflow.status());
+    bool settled = false;
+    const grpc::Status read =
+        HandleRpc("WaitWorkflow", {.workflow_id = id_}, [&]() -> absl::Status {
+          OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow,
+                              handler_.store_.Get(id_, /*with_steps=*/false));
+          settled = Settled(workflow.status);
+          return absl::OkStatus();
+        });
+    if (!read.ok()) {
+      FinishWith(read);
       return;
     }
-    if (Settled(workflow->status) || absl::Now() >= until_) {
+    if (settled || absl::Now() >= until_) {
       Answer();
       return;
     }
@@ -358,26 +362,19 @@ class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<Wai
   // The answer: the workflow as it is now, with its steps.
   void Answer() {
     if (!Claim()) return;
-    absl::StatusOr<WorkflowRecord> workflow =
-        Guarded([&] { return handler_.store_.Get(id_, /*with_steps=*/true); });
-    if (workflow.ok()) WorkflowToProto(*workflow, absl::Now(), response_);
-    Finish(ToGrpcStatus(workflow.status(), "WaitWorkflow", {.workflow_id = id_}));
+    // HandleRpc maps the status, and an exception (which the store should never throw) becomes
+    // INTERNAL rather than ending the process from a runner thread.
+    Finish(HandleRpc("WaitWorkflow", {.workflow_id = id_}, [&]() -> absl::Status {
+      OP_ASSIGN_OR_RETURN(const WorkflowRecord workflow,
+                          handler_.store_.Get(id_, /*with_steps=*/true));
+      WorkflowToProto(workflow, absl::Now(), response_);
+      return absl::OkStatus();
+    }));
   }
 
-  // An exception (which the store should never throw) is INTERNAL, as HandleRpc makes it for
-  // synchronous methods, instead of ending the process from a runner thread.
-  template <typename Fn>
-  static absl::StatusOr<WorkflowRecord> Guarded(Fn&& read) {
-    try {
-      return read();
-    } catch (const std::exception& e) {
-      return absl::InternalError(std::string("unexpected exception: ") + e.what());
-    }
-  }
-
-  void FinishOnce(const absl::Status& error) {
+  void FinishWith(const grpc::Status& status) {
     if (!Claim()) return;
-    Finish(ToGrpcStatus(error, "WaitWorkflow", {.workflow_id = id_}));
+    Finish(status);
   }
 
   // True for the one caller that ends the wait: it alone calls Finish. The watch and the pending
@@ -393,7 +390,9 @@ class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<Wai
       timer = timer_;
     }
     if (timer != 0) handler_.wait_runner_.Cancel(timer);
-    return true;  // `watch` unregisters here, outside mu_ (its callback takes mu_'s place order).
+    // `watch` unregisters on return, outside mu_: its callback runs under the registry's lock,
+    // which is never taken while mu_ is held.
+    return true;
   }
 
   void Finish(const grpc::Status& status) { reactor_->Finish(status); }
@@ -413,19 +412,16 @@ class WorkflowServiceHandler::WaitCall : public std::enable_shared_from_this<Wai
 namespace {
 
 // The call's reactor: hands the caller's cancel to the wait and frees itself when gRPC is done.
+// `on_cancel` holds the wait, so the wait lives at least as long as the reactor.
 class WaitReactor final : public grpc::ServerUnaryReactor {
  public:
-  void set_call(std::shared_ptr<void> call, std::function<void()> on_cancel) {
-    call_ = std::move(call);
-    on_cancel_ = std::move(on_cancel);
-  }
+  void set_on_cancel(std::function<void()> on_cancel) { on_cancel_ = std::move(on_cancel); }
   void OnCancel() override {
     if (on_cancel_) on_cancel_();
   }
   void OnDone() override { delete this; }
 
  private:
-  std::shared_ptr<void> call_;
   std::function<void()> on_cancel_;
 };
 
@@ -451,7 +447,7 @@ grpc::ServerUnaryReactor* WorkflowServiceHandler::WaitWorkflow(
     return reactor;
   }
   auto call = std::make_shared<WaitCall>(this, reactor, response, request->workflow_id(), until);
-  reactor->set_call(call, [call] { call->Cancelled(); });
+  reactor->set_on_cancel([call] { call->Cancelled(); });
   call->Start();
   return reactor;
 }
